@@ -1,0 +1,149 @@
+// parleyd: wiring (config -> store -> bus -> chat service -> network), signals and
+// graceful shutdown. Exceptions are allowed here, at start-up only.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "auth/jwt.h"
+#include "bus/bus.h"
+#include "chat/service.h"
+#include "config/config.h"
+#include "net/server.h"
+#include "store/store.h"
+
+#ifndef PARLEY_DEFAULT_WEB_ROOT
+#define PARLEY_DEFAULT_WEB_ROOT "web"
+#endif
+
+namespace {
+
+int fail(const std::string& what) {
+  std::fprintf(stderr, "parleyd: %s\n", what.c_str());
+  return 2;
+}
+
+std::string host_name() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "parleyd";
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace parley;
+  std::optional<config::config> cfg;
+  try {
+    cfg = config::load(argc, argv);
+  } catch (const config::config_error& e) {
+    return fail(e.what());
+  }
+  if (!cfg) return 0;  // --help
+
+  auto logger = spdlog::stderr_color_mt("parleyd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(cfg->log_level));
+
+  std::string dev_secret;
+  auth::verifier_options vopts;
+  vopts.hs256_secret = cfg->jwt_secret;
+  vopts.public_key_pem = cfg->jwt_public_key_pem;
+  vopts.issuer = cfg->jwt_issuer;
+  vopts.audience = cfg->jwt_audience;
+  vopts.skew_ms = cfg->jwt_skew_ms;
+  if (cfg->dev) {
+    if (!vopts.hs256_secret) vopts.hs256_secret = auth::random_secret();
+    dev_secret = *vopts.hs256_secret;
+  }
+  auto verifier = auth::verifier::make(vopts);
+  if (!verifier)
+    return fail("--jwt-public-key/--jwt-secret: " + verifier.error().message());
+
+  store::options sopts;
+  sopts.url = cfg->db;
+  sopts.readers = cfg->store_readers;
+  auto st = store::make_store(sopts);
+  if (!st) return fail("--db " + cfg->db + ": " + st.error().message());
+
+  std::unique_ptr<bus::bus> b = bus::make_local_bus();
+
+  int threads = cfg->threads > 0 ? cfg->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  net::server_options nopts;
+  nopts.host = cfg->listen_host;
+  nopts.port = cfg->listen_port;
+  nopts.threads = threads;
+  nopts.max_frame_bytes = cfg->max_frame_bytes;
+  nopts.send_queue_bytes = cfg->send_queue_bytes;
+  nopts.send_queue_messages = cfg->send_queue_messages;
+  nopts.ping_interval_s = cfg->ping_interval_s;
+  nopts.idle_timeout_s = cfg->idle_timeout_s;
+  nopts.dev = cfg->dev;
+  nopts.dev_secret = dev_secret;
+  nopts.web_root = cfg->web_root.empty() ? PARLEY_DEFAULT_WEB_ROOT : cfg->web_root;
+  nopts.jwt_skew_ms = cfg->jwt_skew_ms;
+
+  chat::service_options copts;
+  copts.max_text_bytes = cfg->max_text_bytes;
+  copts.send_rate = cfg->send_rate;
+  copts.frame_rate = cfg->frame_rate;
+  copts.replay_max = cfg->replay_max;
+  copts.max_room_members = cfg->max_room_members;
+  copts.gap_wait_ms = cfg->gap_wait_ms;
+  copts.jwt_skew_ms = cfg->jwt_skew_ms;
+  copts.blocking_threads = std::max(2, cfg->store_readers);
+
+  auto svc = std::make_unique<chat::service>(*st.value(), *b, verifier.value(), copts);
+  auto srv = std::make_unique<net::server>(*svc, nopts);
+  auto port = srv->listen();
+  if (!port)
+    return fail("--listen " + cfg->listen_host + ":" + std::to_string(cfg->listen_port) + ": " +
+                port.error().message());
+  // Default node id: the host name and the bound port (known only now with port 0).
+  copts.node_id = cfg->node_id.empty() ? host_name() + ":" + std::to_string(port.value())
+                                       : cfg->node_id;
+  svc->set_node_id(copts.node_id);
+  srv->set_node_id(copts.node_id);
+  if (auto r = b->start(); !r) return fail("bus: " + r.error().message());
+  srv->set_bus_state(b->state());
+  srv->run();
+
+  std::printf("parleyd listening on %s:%u\n", cfg->listen_host.c_str(), port.value());
+  std::fflush(stdout);
+  spdlog::info("node {} listening on http://{}:{} (db {}, {} threads)", copts.node_id,
+               cfg->listen_host, port.value(), cfg->db, threads);
+  if (cfg->dev) {
+    spdlog::info("dev mode: web chat at http://{}:{}/ ; get a token with: curl -s -X POST "
+                 "http://{}:{}/api/dev/token -d '{{\"user\":\"alice\"}}'",
+                 cfg->listen_host, port.value(), cfg->listen_host, port.value());
+    std::printf("web chat page: http://%s:%u/\n", cfg->listen_host.c_str(), port.value());
+    std::printf("dev token: curl -s -X POST http://%s:%u/api/dev/token -d '{\"user\":\"alice\"}'\n",
+                cfg->listen_host.c_str(), port.value());
+    std::fflush(stdout);
+  }
+
+  // Wait for SIGTERM/SIGINT on a small io_context of our own.
+  boost::asio::io_context sig_ioc;
+  boost::asio::signal_set signals(sig_ioc, SIGINT, SIGTERM);
+  std::signal(SIGPIPE, SIG_IGN);
+  int got = 0;
+  signals.async_wait([&](const boost::system::error_code&, int s) { got = s; });
+  sig_ioc.run();
+  spdlog::info("signal {}: draining", got);
+
+  srv->shutdown();   // stop accepting, close sessions with 1001
+  st.value()->close();  // commit appends in flight
+  svc->stop();
+  b->stop();
+  srv.reset();
+  svc.reset();
+  spdlog::info("stopped");
+  return 0;
+}

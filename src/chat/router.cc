@@ -1,0 +1,139 @@
+#include "chat/router.h"
+
+#include <mutex>
+#include <vector>
+
+#include "base/ids.h"
+#include "chat/connection.h"
+
+namespace parley::chat {
+
+void router::add_connection(const std::shared_ptr<connection>& c) {
+  std::unique_lock lock(mu_);
+  users_[c->user()][c.get()] = c;
+}
+
+void router::remove_connection(const connection* c) {
+  std::unique_lock lock(mu_);
+  for (auto it = rooms_.begin(); it != rooms_.end();) {
+    it->second.erase(c);
+    it = it->second.empty() ? rooms_.erase(it) : std::next(it);
+  }
+  for (auto it = users_.begin(); it != users_.end();) {
+    it->second.erase(c);
+    it = it->second.empty() ? users_.erase(it) : std::next(it);
+  }
+}
+
+void router::subscribe(const std::string& room, const std::shared_ptr<connection>& c) {
+  std::unique_lock lock(mu_);
+  rooms_[room][c.get()] = c;
+}
+
+void router::unsubscribe(const std::string& room, const connection* c) {
+  std::unique_lock lock(mu_);
+  auto it = rooms_.find(room);
+  if (it == rooms_.end()) return;
+  it->second.erase(c);
+  if (it->second.empty()) rooms_.erase(it);
+}
+
+std::size_t router::connection_count() const {
+  std::shared_lock lock(mu_);
+  std::size_t n = 0;
+  for (const auto& [u, m] : users_) n += m.size();
+  return n;
+}
+
+namespace {
+void collect(const std::unordered_map<const connection*, std::weak_ptr<connection>>& m,
+             std::vector<std::shared_ptr<connection>>& out) {
+  for (const auto& [p, w] : m)
+    if (auto c = w.lock()) out.push_back(std::move(c));
+}
+}  // namespace
+
+void router::dispatch(const bus::record_ptr& r) {
+  // Collect targets under the lock, post after releasing it (never hold a lock while
+  // handing work to connections).
+  std::vector<std::shared_ptr<connection>> joined, others;
+  switch (r->k) {
+    case bus::kind::message: {
+      std::vector<std::string> member_list;
+      member_set_ptr group;
+      if (ids::is_direct(r->room)) {
+        auto [a, b] = ids::direct_members(r->room);
+        member_list.push_back(a);
+        if (b != a) member_list.push_back(b);
+      } else {
+        group = members_.get_stale(r->room);
+      }
+      {
+        std::shared_lock lock(mu_);
+        if (auto it = rooms_.find(r->room); it != rooms_.end()) collect(it->second, joined);
+        // Members' connections that have not joined the room get `notify`; the
+        // connection itself re-checks on its strand, where its joins are exact.
+        auto notify_user = [&](const std::string& u) {
+          auto it = users_.find(u);
+          if (it == users_.end()) return;
+          for (const auto& [p, w] : it->second) {
+            bool is_joined = false;
+            if (auto rit = rooms_.find(r->room); rit != rooms_.end())
+              is_joined = rit->second.count(p) > 0;
+            if (!is_joined)
+              if (auto c = w.lock()) others.push_back(std::move(c));
+          }
+        };
+        if (group) {
+          if (group->size() < users_.size()) {
+            for (const auto& u : *group) notify_user(u);
+          } else {
+            for (const auto& [u, m] : users_)
+              if (group->count(u)) notify_user(u);
+          }
+        } else {
+          for (const auto& u : member_list) notify_user(u);
+        }
+      }
+      if (!joined.empty()) {
+        store::message m{r->room, r->seq, r->id, r->from, r->cid, r->text, r->ts};
+        auto frame = std::make_shared<const std::string>(message_frame(m));
+        for (auto& c : joined) c->post_record(r, frame, delivery::message);
+      }
+      if (!others.empty()) {
+        auto frame = std::make_shared<const std::string>(notify_frame(r->room, "message", r->seq, r->from));
+        for (auto& c : others) c->post_record(r, frame, delivery::notify);
+      }
+      break;
+    }
+    case bus::kind::typing:
+    case bus::kind::read: {
+      {
+        std::shared_lock lock(mu_);
+        if (auto it = rooms_.find(r->room); it != rooms_.end()) collect(it->second, joined);
+      }
+      if (joined.empty()) break;
+      auto frame = std::make_shared<const std::string>(
+          r->k == bus::kind::typing ? typing_frame(r->room, r->user)
+                                    : read_frame(r->room, r->user, r->seq));
+      for (auto& c : joined) c->post_record(r, frame, delivery::ephemeral);
+      break;
+    }
+    case bus::kind::membership: {
+      bool add = r->op == "add";
+      if (add) members_.add(r->room, r->user);
+      else members_.remove(r->room, r->user);
+      {
+        std::shared_lock lock(mu_);
+        if (auto it = users_.find(r->user); it != users_.end()) collect(it->second, others);
+      }
+      if (others.empty()) break;
+      auto frame = std::make_shared<const std::string>(
+          notify_frame(r->room, add ? "added" : "removed", r->seq, r->by));
+      for (auto& c : others) c->post_record(r, frame, add ? delivery::added : delivery::removed);
+      break;
+    }
+  }
+}
+
+}  // namespace parley::chat

@@ -1,0 +1,231 @@
+#include "chat/service.h"
+
+#include <boost/asio/post.hpp>
+#include <algorithm>
+#include <set>
+
+#include "base/clock.h"
+#include "base/ids.h"
+#include "base/metrics.h"
+
+namespace parley::chat {
+
+namespace asio = boost::asio;
+
+service::service(store::store& st, bus::bus& b, std::shared_ptr<const auth::verifier> verifier,
+                 service_options opts)
+    : store_(st),
+      bus_(b),
+      verifier_(std::move(verifier)),
+      opts_(std::move(opts)),
+      limits_(opts_.send_rate, opts_.frame_rate),
+      router_(members_),
+      pool_(static_cast<std::size_t>(std::max(1, opts_.blocking_threads))) {
+  bus_.set_subscriber([this](const bus::record_ptr& r) { on_record(r); });
+}
+
+service::~service() { stop(); }
+
+void service::stop() {
+  pool_.join();
+}
+
+void service::on_record(const bus::record_ptr& r) { router_.dispatch(r); }
+
+void service::check_member(const std::string& room, const std::string& user,
+                           std::function<void(result<void>)> done) {
+  if (ids::is_direct(room)) {
+    auto [a, b] = ids::direct_members(room);
+    if (user == a || user == b) return done(success());
+    return done(errc::not_member);
+  }
+  if (auto m = members_.get(room)) {
+    if (m->count(user)) return done(success());
+    return done(errc::not_member);
+  }
+  asio::post(pool_, [this, room, user, done = std::move(done)] { done(require_member(room, user)); });
+}
+
+result<member_set_ptr> service::group_members(const std::string& room) {
+  if (auto m = members_.get(room)) return m;
+  auto r = store_.members(room);
+  if (!r) return from_store(r.error());
+  member_set set(r.value().begin(), r.value().end());
+  members_.put(room, std::move(set));
+  return members_.get_stale(room);
+}
+
+result<void> service::require_member(const std::string& room, const std::string& user) {
+  if (ids::is_direct(room)) {
+    auto [a, b] = ids::direct_members(room);
+    if (user == a || user == b) return success();
+    return errc::not_member;
+  }
+  auto m = group_members(room);
+  if (!m) return m.error();
+  if (!m.value()->count(user)) return errc::not_member;
+  return success();
+}
+
+void service::send(send_request req, std::function<void(result<store::append_result>)> done) {
+  if (req.text.size() > opts_.max_text_bytes) return done(errc::too_large);
+  if (req.text.empty()) return done(errc::bad_request);
+  auto room = req.room, user = req.user;
+  check_member(room, user, [this, req = std::move(req), done = std::move(done)](
+                               result<void> m) mutable {
+    if (!m) return done(m.error());
+    bool took = limits_.try_take(req.user, rate_limiter::bucket::send);
+    if (!took) {
+      if (!req.cid) return done(errc::rate_limited);
+      // A repeat of a stored cid is answered with its original ack even when the bucket
+      // is empty: repeats do not count against the rate limit.
+      return asio::post(pool_, [this, req = std::move(req), done = std::move(done)] {
+        auto found = store_.find_cid(req.room, req.user, *req.cid);
+        if (!found) return done(from_store(found.error()));
+        if (!found.value()) return done(errc::rate_limited);
+        done(store::append_result{std::move(*found.value()), true});
+      });
+    }
+    store::append_request ar;
+    ar.room = req.room;
+    ar.sender = req.user;
+    ar.cid = req.cid;
+    ar.text = std::move(req.text);
+    ar.ts = now_ms();
+    ar.id = ids::new_message_id(ar.ts);
+    store_.append(std::move(ar), [this, user = req.user, origin = std::move(req.origin_session),
+                                  done = std::move(done)](result<store::append_result> r) {
+      if (!r) return done(from_store(r.error()));
+      if (r.value().duplicate) {
+        // A repeat of a stored cid does not count against the rate limit.
+        limits_.refund(user, rate_limiter::bucket::send);
+        return done(std::move(r));
+      }
+      auto rec = std::make_shared<bus::record>();
+      const auto& m = r.value().msg;
+      rec->k = bus::kind::message;
+      rec->room = m.room;
+      rec->node = opts_.node_id;
+      rec->seq = m.seq;
+      rec->id = m.id;
+      rec->from = m.sender;
+      rec->text = m.text;
+      rec->ts = m.ts;
+      rec->cid = m.cid;
+      // The ack is posted first (by `done`), then the message: the sender's connection
+      // sees them in that order.
+      done(std::move(r));
+      bus_.publish(std::move(rec));
+    });
+  });
+}
+
+void service::publish(bus::record r) {
+  r.node = opts_.node_id;
+  bus_.publish(std::make_shared<const bus::record>(std::move(r)));
+}
+
+void service::publish_membership(const std::string& room, const std::string& user, const char* op,
+                                 std::int64_t last_seq, const std::string& by) {
+  bus::record r;
+  r.k = bus::kind::membership;
+  r.room = room;
+  r.user = user;
+  r.op = op;
+  r.seq = last_seq;
+  r.by = by;
+  publish(std::move(r));
+}
+
+result<store::room> service::create_room(const std::string& caller, const std::string& name,
+                                         const std::vector<std::string>& members) {
+  std::set<std::string> all(members.begin(), members.end());
+  all.insert(caller);
+  for (const auto& u : all)
+    if (!ids::valid_user(u)) return errc::bad_request;
+  if (static_cast<int>(all.size()) > opts_.max_room_members) return errc::conflict;
+  std::vector<std::string> list(all.begin(), all.end());
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto id = ids::new_group_id();
+    auto r = store_.create_group(id, name, caller, list, now_ms());
+    if (!r && r.error() == store::errc::conflict) continue;  // id collision: try another
+    if (!r) return from_store(r.error());
+    members_.put(id, member_set(all.begin(), all.end()));
+    for (const auto& u : list)
+      if (u != caller) publish_membership(id, u, "add", 0, caller);
+    return r;
+  }
+  return errc::internal;
+}
+
+result<std::vector<store::room_summary>> service::list_rooms(const std::string& caller) {
+  auto r = store_.rooms_of(caller);
+  if (!r) return from_store(r.error());
+  return r;
+}
+
+result<store::room> service::get_room(const std::string& caller, const std::string& room) {
+  if (ids::is_direct(room)) {
+    BOOST_OUTCOME_TRY(require_member(room, caller));
+    if (auto e = store_.ensure_direct_room(room, now_ms()); !e) return from_store(e.error());
+  }
+  auto r = store_.get_room(room);
+  if (!r) return from_store(r.error());
+  const auto& ms = r.value().members;
+  if (std::find(ms.begin(), ms.end(), caller) == ms.end()) return errc::not_member;
+  return r;
+}
+
+result<store::room> service::add_member(const std::string& caller, const std::string& room,
+                                        const std::string& user) {
+  if (ids::is_direct(room)) {
+    BOOST_OUTCOME_TRY(require_member(room, caller));
+    return errc::bad_request;  // direct rooms have exactly their two members
+  }
+  if (!ids::valid_user(user)) return errc::bad_request;
+  BOOST_OUTCOME_TRY(auto before, get_room(caller, room));
+  if (static_cast<int>(before.members.size()) >= opts_.max_room_members &&
+      std::find(before.members.begin(), before.members.end(), user) == before.members.end())
+    return errc::conflict;
+  auto added = store_.add_member(room, user, now_ms());
+  if (!added) return from_store(added.error());
+  if (added.value()) {
+    members_.add(room, user);
+    publish_membership(room, user, "add", before.last_seq, caller);
+  }
+  auto after = store_.get_room(room);
+  if (!after) return from_store(after.error());
+  return after;
+}
+
+result<store::room> service::remove_member(const std::string& caller, const std::string& room,
+                                           const std::string& user) {
+  if (ids::is_direct(room)) {
+    BOOST_OUTCOME_TRY(require_member(room, caller));
+    return errc::bad_request;
+  }
+  if (!ids::valid_user(user)) return errc::bad_request;
+  BOOST_OUTCOME_TRY(auto before, get_room(caller, room));
+  if (caller != user && caller != before.created_by) return errc::forbidden;
+  auto removed = store_.remove_member(room, user);
+  if (!removed) return from_store(removed.error());
+  if (!removed.value()) return errc::not_found;
+  members_.remove(room, user);
+  publish_membership(room, user, "remove", before.last_seq, caller);
+  auto after = store_.get_room(room);
+  if (!after) return from_store(after.error());
+  return after;
+}
+
+result<store::page> service::messages(const std::string& caller, const std::string& room,
+                                      std::optional<std::int64_t> before,
+                                      std::optional<std::int64_t> after, int limit) {
+  BOOST_OUTCOME_TRY(require_member(room, caller));
+  auto r = after ? store_.after(room, *after, limit) : store_.history(room, before, limit);
+  if (!r && r.error() == store::errc::not_found && ids::is_direct(room))
+    return store::page{};  // a direct room nobody wrote to yet
+  if (!r) return from_store(r.error());
+  return r;
+}
+
+}  // namespace parley::chat

@@ -1,0 +1,297 @@
+// WebSocket sessions: one socket, one strand, one write in flight, a bounded send queue.
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+
+#include "base/clock.h"
+#include "base/metrics.h"
+#include "chat/connection.h"
+#include "chat/frames.h"
+#include "chat/service.h"
+#include "net/errors.h"
+#include "net/sessions.h"
+#include "net/websocket.h"
+
+namespace parley::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using clock_type = std::chrono::steady_clock;
+
+class websocket_session final : public chat::emitter,
+                                public std::enable_shared_from_this<websocket_session> {
+ public:
+  websocket_session(std::shared_ptr<shared_state> state, beast::tcp_stream&& stream,
+                    std::string user, std::int64_t exp_ms, std::optional<std::string> default_room)
+      : state_(std::move(state)),
+        ws_(std::move(stream)),
+        user_(std::move(user)),
+        exp_ms_(exp_ms),
+        default_room_(std::move(default_room)),
+        ping_timer_(ws_.get_executor()),
+        idle_timer_(ws_.get_executor()),
+        close_timer_(ws_.get_executor()) {}
+
+  ~websocket_session() override {
+    if (counted_) global_metrics().connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void run(http::request<http::string_body> req) {
+    beast::get_lowest_layer(ws_).expires_never();
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = std::chrono::seconds(10);
+    t.idle_timeout = websocket::stream_base::none();  // our own idle rule: 4002
+    t.keep_alive_pings = false;
+    ws_.set_option(t);
+    ws_.read_message_max(state_->opts.max_frame_bytes);
+    ws_.auto_fragment(false);
+    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+      res.set(http::field::server, "parleyd");
+    }));
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) { touch(); });
+    ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+  }
+
+  // Any thread.
+  void request_close(int code, std::string reason) {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
+      self->close(code, reason);
+    });
+  }
+
+  // chat::emitter (strand only)
+  void emit(chat::frame_ptr frame, bool is_message) override {
+    if (closing_ || finished_) return;
+    auto& m = global_metrics();
+    if (queued_bytes_ + frame->size() > state_->opts.send_queue_bytes ||
+        queue_.size() >= state_->opts.send_queue_messages) {
+      return overflow();
+    }
+    if (is_message) m.messages_delivered.fetch_add(1, std::memory_order_relaxed);
+    queued_bytes_ += frame->size();
+    queue_.push_back(item{std::move(frame), 0, {}, false});
+    write_next();
+  }
+
+  void emit_error(std::error_code ec, const std::string& message,
+                  const std::optional<std::string>& ref,
+                  const std::optional<std::string>& rid) override {
+    auto w = to_wire(ec, context::frame);
+    global_metrics().errors.inc(std::string(w.code));
+    emit(std::make_shared<const std::string>(chat::error_frame(w.code, message, ref, rid)), false);
+    if (w.close_code) close(w.close_code, std::string(w.code));
+  }
+
+  void close(int code, std::string_view reason) override {
+    if (closing_ || finished_) return;
+    closing_ = true;
+    queue_.push_back(item{nullptr, code, std::string(reason.substr(0, 120)), false});
+    write_next();
+    // A peer that never reads (or never answers the close) is cut off.
+    close_timer_.expires_after(std::chrono::seconds(5));
+    close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->hard_close();
+    });
+  }
+
+ private:
+  struct item {
+    chat::frame_ptr frame;
+    int close_code = 0;
+    std::string reason;
+    bool ping = false;
+  };
+
+  void on_accept(beast::error_code ec) {
+    if (ec) return finish();
+    if (state_->draining) {
+      close(1001, "server shutting down");
+      return do_read();
+    }
+    counted_ = true;
+    auto& m = global_metrics();
+    m.connections.fetch_add(1, std::memory_order_relaxed);
+    m.connections_total.fetch_add(1, std::memory_order_relaxed);
+    state_->add(shared_from_this());
+    auto session_id = ids_new_session();
+    conn_ = std::make_shared<chat::connection>(state_->svc, ws_.get_executor(),
+                                               weak_from_this(), user_, session_id, exp_ms_);
+    emit(std::make_shared<const std::string>(
+             chat::hello_frame(user_, session_id, state_->opts.node_id, now_ms())),
+         false);
+    conn_->start(default_room_);
+    touch();
+    arm_ping();
+    do_read();
+  }
+
+  static std::string ids_new_session();
+
+  void touch() { last_rx_ = clock_type::now(); arm_idle(); }
+
+  void arm_idle() {
+    if (idle_armed_) return;
+    idle_armed_ = true;
+    idle_timer_.expires_at(last_rx_ + std::chrono::seconds(state_->opts.idle_timeout_s));
+    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      self->idle_armed_ = false;
+      if (ec || self->finished_ || self->closing_) return;
+      if (clock_type::now() - self->last_rx_ >= std::chrono::seconds(self->state_->opts.idle_timeout_s))
+        return self->close(4002, "idle timeout");
+      self->arm_idle();
+    });
+  }
+
+  void arm_ping() {
+    ping_timer_.expires_after(std::chrono::seconds(state_->opts.ping_interval_s));
+    ping_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->finished_ || self->closing_) return;
+      self->queue_.push_back(item{nullptr, 0, {}, true});
+      self->write_next();
+      self->arm_ping();
+    });
+  }
+
+  void do_read() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_read(ec);
+    });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) return finish();
+    touch();
+    if (!closing_) {
+      if (ws_.got_text()) {
+        auto data = buffer_.cdata();
+        conn_->on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
+      } else {
+        emit_error(chat::errc::bad_request, "binary frames are not supported", std::nullopt,
+                   std::nullopt);
+      }
+    }
+    buffer_.consume(buffer_.size());
+    do_read();
+  }
+
+  void overflow() {
+    // A slow reader: drop what is queued (not the write in flight), close with 1008.
+    auto& m = global_metrics();
+    m.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
+    std::size_t keep = writing_ ? 1 : 0;
+    m.messages_dropped.fetch_add(queue_.size() - keep, std::memory_order_relaxed);
+    while (queue_.size() > keep) {
+      if (queue_.back().frame) queued_bytes_ -= queue_.back().frame->size();
+      queue_.pop_back();
+    }
+    close(1008, "slow consumer: send queue overflow");
+  }
+
+  void write_next() {
+    if (writing_ || queue_.empty() || finished_) return;
+    writing_ = true;
+    auto& it = queue_.front();
+    auto self = shared_from_this();
+    if (it.close_code) {
+      websocket::close_reason cr(static_cast<websocket::close_code>(it.close_code), it.reason);
+      ws_.async_close(cr, [self](beast::error_code ec) {
+        self->writing_ = false;
+        // Keep reading until the peer's close arrives (or the close timer fires).
+        if (ec) self->hard_close();
+      });
+      return;
+    }
+    if (it.ping) {
+      ws_.async_ping({}, [self](beast::error_code ec) { self->on_write(ec, 0); });
+      return;
+    }
+    ws_.text(true);
+    ws_.async_write(asio::buffer(*it.frame), [self](beast::error_code ec, std::size_t) {
+      self->on_write(ec, self->queue_.front().frame->size());
+    });
+  }
+
+  void on_write(beast::error_code ec, std::size_t bytes) {
+    writing_ = false;
+    if (ec) return hard_close();
+    queued_bytes_ -= bytes;
+    queue_.pop_front();
+    write_next();
+  }
+
+  void hard_close() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).close();
+  }
+
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    ping_timer_.cancel();
+    idle_timer_.cancel();
+    close_timer_.cancel();
+    if (conn_) conn_->stop();
+    state_->remove(this);
+    if (!queue_.empty() && !writing_) queue_.clear();
+  }
+
+  std::shared_ptr<shared_state> state_;
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  std::string user_;
+  std::int64_t exp_ms_;
+  std::optional<std::string> default_room_;
+  std::shared_ptr<chat::connection> conn_;
+  std::deque<item> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+  bool counted_ = false;
+  bool idle_armed_ = false;
+  clock_type::time_point last_rx_ = clock_type::now();
+  asio::steady_timer ping_timer_, idle_timer_, close_timer_;
+};
+
+std::string websocket_session::ids_new_session() { return ids::new_session_id(); }
+
+void start_websocket_session(std::shared_ptr<shared_state> state, beast::tcp_stream&& stream,
+                             http::request<http::string_body> req, std::string user,
+                             std::int64_t exp_ms, std::optional<std::string> default_room) {
+  std::make_shared<websocket_session>(std::move(state), std::move(stream), std::move(user), exp_ms,
+                                      std::move(default_room))
+      ->run(std::move(req));
+}
+
+void shared_state::add(const std::shared_ptr<websocket_session>& s) {
+  std::lock_guard lock(mu);
+  sessions[s.get()] = s;
+}
+
+void shared_state::remove(const websocket_session* s) {
+  std::lock_guard lock(mu);
+  sessions.erase(s);
+}
+
+std::size_t shared_state::close_all() {
+  std::vector<std::shared_ptr<websocket_session>> all;
+  {
+    std::lock_guard lock(mu);
+    for (auto& [p, w] : sessions)
+      if (auto s = w.lock()) all.push_back(std::move(s));
+  }
+  for (auto& s : all) s->request_close(1001, "server shutting down");
+  return all.size();
+}
+
+std::size_t shared_state::open_sessions() {
+  std::lock_guard lock(mu);
+  return sessions.size();
+}
+
+}  // namespace parley::net

@@ -1,0 +1,485 @@
+#include "store/sqlite_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "base/ids.h"
+#include "store/paging.h"
+#include "store/sqlite_migrations.h"
+
+namespace parley::store {
+namespace {
+
+using sqlite::db;
+using sqlite::statement;
+
+constexpr int k_busy_timeout_ms = 5000;
+
+constexpr std::string_view k_message_columns = "seq, id, sender, cid, text, ts";
+
+// Reads a row selected with k_message_columns.
+message read_message(const statement& st, const std::string& room) {
+  message m;
+  m.room = room;
+  m.seq = st.column_int(0);
+  m.id = st.column_text(1);
+  m.sender = st.column_text(2);
+  m.cid = st.column_opt_text(3);
+  m.text = st.column_text(4);
+  m.ts = st.column_int(5);
+  return m;
+}
+
+result<std::vector<message>> read_messages(statement& st, const std::string& room) {
+  std::vector<message> out;
+  for (;;) {
+    BOOST_OUTCOME_TRY(auto row, st.step());
+    if (!row) return out;
+    out.push_back(read_message(st, room));
+  }
+}
+
+// The room's last_seq, or not_found.
+result<std::int64_t> last_seq_of(db& c, const std::string& room_id) {
+  BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT last_seq FROM rooms WHERE id = ?1"));
+  q.bind(1, room_id);
+  BOOST_OUTCOME_TRY(auto row, q.step());
+  if (!row) return make_error_code(errc::not_found);
+  return q.column_int(0);
+}
+
+// Newest first, seq < bound, at most n rows.
+result<std::vector<message>> newest_before(db& c, const std::string& room_id, std::int64_t bound,
+                                           int n) {
+  static const std::string sql = std::string("SELECT ") + std::string(k_message_columns) +
+                                 " FROM messages WHERE room = ?1 AND seq < ?2"
+                                 " ORDER BY seq DESC LIMIT ?3";
+  BOOST_OUTCOME_TRY(auto q, c.prepare(sql));
+  q.bind(1, room_id).bind(2, bound).bind(3, std::int64_t{n});
+  return read_messages(q, room_id);
+}
+
+// Oldest first, seq > after, at most n rows.
+result<std::vector<message>> oldest_after(db& c, const std::string& room_id, std::int64_t after,
+                                          int n) {
+  static const std::string sql = std::string("SELECT ") + std::string(k_message_columns) +
+                                 " FROM messages WHERE room = ?1 AND seq > ?2"
+                                 " ORDER BY seq ASC LIMIT ?3";
+  BOOST_OUTCOME_TRY(auto q, c.prepare(sql));
+  q.bind(1, room_id).bind(2, after).bind(3, std::int64_t{n});
+  return read_messages(q, room_id);
+}
+
+result<std::vector<std::string>> member_list(db& c, const std::string& room_id) {
+  BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT user FROM members WHERE room = ?1 ORDER BY user"));
+  q.bind(1, room_id);
+  std::vector<std::string> out;
+  for (;;) {
+    BOOST_OUTCOME_TRY(auto row, q.step());
+    if (!row) return out;
+    out.push_back(q.column_text(0));
+  }
+}
+
+result<void> set_pragmas(db& c, std::string& why) {
+  // journal_mode answers with the mode in effect; anything but "wal" means no WAL.
+  auto mode = [&]() -> result<std::string> {
+    BOOST_OUTCOME_TRY(auto q, c.prepare("PRAGMA journal_mode = WAL"));
+    BOOST_OUTCOME_TRY(auto row, q.step());
+    if (!row) return make_error_code(errc::internal);
+    return q.column_text(0);
+  }();
+  if (!mode) {
+    why = "cannot open sqlite database '" + c.path() + "': " + c.error_message();
+    return mode.error();
+  }
+  if (mode.value() != "wal") {
+    why = "cannot switch '" + c.path() + "' to WAL mode (got '" + mode.value() + "')";
+    return make_error_code(errc::unavailable);
+  }
+  std::string sql = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = " +
+                    std::to_string(k_busy_timeout_ms) + ";";
+  if (auto r = c.exec(sql.c_str()); !r) {
+    why = "cannot configure '" + c.path() + "': " + c.error_message();
+    return r.error();
+  }
+  return success();
+}
+
+}  // namespace
+
+// ---- open / close ----------------------------------------------------------------------
+
+result<std::unique_ptr<store>> sqlite_store::open(const std::string& path, const options& opts,
+                                                  std::string& why) {
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      why = "cannot create directory '" + parent.string() + "' for the database: " + ec.message();
+      return make_error_code(errc::unavailable);
+    }
+  }
+  BOOST_OUTCOME_TRY(auto writer, db::open(path, false, why));
+  BOOST_OUTCOME_TRY(set_pragmas(*writer, why));
+  BOOST_OUTCOME_TRY(sqlite::migrate(*writer, why));
+
+  std::vector<std::unique_ptr<db>> readers;
+  for (int i = 0; i < std::max(opts.readers, 1); ++i) {
+    BOOST_OUTCOME_TRY(auto r, db::open(path, true, why));
+    std::string sql = "PRAGMA busy_timeout = " + std::to_string(k_busy_timeout_ms);
+    if (auto e = r->exec(sql.c_str()); !e) {
+      why = "cannot configure reader of '" + path + "': " + r->error_message();
+      return e.error();
+    }
+    readers.push_back(std::move(r));
+  }
+  spdlog::info("store: opened sqlite database {} (schema {}, {} readers)", path,
+               sqlite::latest_version(), readers.size());
+  return std::unique_ptr<store>(new sqlite_store(std::move(writer), std::move(readers), opts));
+}
+
+sqlite_store::sqlite_store(std::unique_ptr<db> writer, std::vector<std::unique_ptr<db>> readers,
+                           const options& opts)
+    : max_batch_(std::max(opts.max_batch, 1)),
+      writer_(std::move(writer)),
+      idle_readers_(std::move(readers)) {
+  writer_thread_ = std::thread([this] { writer_loop(); });
+}
+
+sqlite_store::~sqlite_store() { close(); }
+
+void sqlite_store::close() {
+  std::lock_guard lk(close_mu_);
+  closed_.store(true);
+  {
+    std::lock_guard q(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (writer_thread_.joinable()) writer_thread_.join();
+}
+
+// ---- helpers -----------------------------------------------------------------------------
+
+sqlite_store::lease::~lease() {
+  {
+    std::lock_guard lk(s_.pool_mu_);
+    s_.idle_readers_.push_back(std::move(c_));
+  }
+  s_.pool_cv_.notify_one();
+}
+
+sqlite_store::lease sqlite_store::acquire_reader() {
+  std::unique_lock lk(pool_mu_);
+  pool_cv_.wait(lk, [&] { return !idle_readers_.empty(); });
+  auto c = std::move(idle_readers_.back());
+  idle_readers_.pop_back();
+  return lease(*this, std::move(c));
+}
+
+template <class F>
+auto sqlite_store::read_txn(F&& f) -> decltype(f(std::declval<db&>())) {
+  if (closed_.load()) return make_error_code(errc::closed);
+  auto l = acquire_reader();
+  db& c = *l;
+  if (auto b = c.run("BEGIN"); !b) return b.error();
+  auto r = f(c);
+  if (c.in_transaction() && !c.run("COMMIT")) (void)c.run("ROLLBACK");
+  return r;
+}
+
+template <class F>
+auto sqlite_store::write_txn(F&& f) -> decltype(f(std::declval<db&>())) {
+  if (closed_.load()) return make_error_code(errc::closed);
+  std::lock_guard lk(write_mu_);
+  db& c = *writer_;
+  if (auto b = c.run("BEGIN IMMEDIATE"); !b) return b.error();
+  auto r = f(c);
+  if (!r) {
+    if (c.in_transaction()) (void)c.run("ROLLBACK");
+    return r;
+  }
+  if (auto cm = c.run("COMMIT"); !cm) {
+    if (c.in_transaction()) (void)c.run("ROLLBACK");
+    return make_error_code(errc::unavailable);
+  }
+  return r;
+}
+
+result<void> sqlite_store::create_direct(db& c, const std::string& room_id, std::int64_t now) {
+  BOOST_OUTCOME_TRY(auto ins_room,
+                    c.prepare("INSERT INTO rooms(id, kind, name, created_by, created_at, last_seq)"
+                              " VALUES (?1, 'direct', '', '', ?2, 0) ON CONFLICT(id) DO NOTHING"));
+  ins_room.bind(1, room_id).bind(2, now);
+  BOOST_OUTCOME_TRY(ins_room.run());
+  auto [a, b] = ids::direct_members(room_id);
+  for (const auto& user : {a, b}) {
+    BOOST_OUTCOME_TRY(auto ins, c.prepare("INSERT INTO members(room, user, joined_at, read_seq)"
+                                          " VALUES (?1, ?2, ?3, 0) ON CONFLICT DO NOTHING"));
+    ins.bind(1, room_id).bind(2, user).bind(3, now);
+    BOOST_OUTCOME_TRY(ins.run());
+  }
+  return success();
+}
+
+result<room_kind> sqlite_store::kind_of(db& c, const std::string& room_id) {
+  BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT kind FROM rooms WHERE id = ?1"));
+  q.bind(1, room_id);
+  BOOST_OUTCOME_TRY(auto row, q.step());
+  if (!row) return make_error_code(errc::not_found);
+  return q.column_text(0) == "direct" ? room_kind::direct : room_kind::group;
+}
+
+// ---- writes other than append --------------------------------------------------------------
+
+result<void> sqlite_store::ensure_direct_room(const std::string& room_id, std::int64_t now) {
+  if (!ids::valid_direct_room(room_id)) return make_error_code(errc::invalid);
+  // Usually the room exists: answer from a reader without taking the write lock.
+  BOOST_OUTCOME_TRY(auto exists, read_txn([&](db& c) -> result<bool> {
+                      auto k = kind_of(c, room_id);
+                      if (k) return true;
+                      if (k.error() == errc::not_found) return false;
+                      return k.error();
+                    }));
+  if (exists) return success();
+  return write_txn([&](db& c) { return create_direct(c, room_id, now); });
+}
+
+result<room> sqlite_store::create_group(const std::string& room_id, const std::string& name,
+                                        const std::string& creator,
+                                        const std::vector<std::string>& members, std::int64_t now) {
+  if (!ids::valid_group_room(room_id) || !ids::valid_user(creator))
+    return make_error_code(errc::invalid);
+  std::vector<std::string> users = members;
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  for (const auto& u : users)
+    if (!ids::valid_user(u)) return make_error_code(errc::invalid);
+
+  return write_txn([&](db& c) -> result<room> {
+    BOOST_OUTCOME_TRY(auto ins_room, c.prepare("INSERT INTO rooms(id, kind, name, created_by,"
+                                               " created_at, last_seq)"
+                                               " VALUES (?1, 'group', ?2, ?3, ?4, 0)"));
+    ins_room.bind(1, room_id).bind(2, name).bind(3, creator).bind(4, now);
+    BOOST_OUTCOME_TRY(ins_room.run());  // a repeated id: constraint -> conflict
+    for (const auto& u : users) {
+      BOOST_OUTCOME_TRY(auto ins, c.prepare("INSERT INTO members(room, user, joined_at, read_seq)"
+                                            " VALUES (?1, ?2, ?3, 0)"));
+      ins.bind(1, room_id).bind(2, u).bind(3, now);
+      BOOST_OUTCOME_TRY(ins.run());
+    }
+    room r;
+    r.id = room_id;
+    r.kind = room_kind::group;
+    r.name = name;
+    r.created_by = creator;
+    r.created_at = now;
+    r.members = users;
+    return r;
+  });
+}
+
+result<bool> sqlite_store::add_member(const std::string& room_id, const std::string& user,
+                                      std::int64_t now) {
+  if (!ids::valid_user(user)) return make_error_code(errc::invalid);
+  return write_txn([&](db& c) -> result<bool> {
+    BOOST_OUTCOME_TRY(auto kind, kind_of(c, room_id));
+    if (kind == room_kind::direct) return make_error_code(errc::invalid);
+    BOOST_OUTCOME_TRY(auto ins, c.prepare("INSERT INTO members(room, user, joined_at, read_seq)"
+                                          " VALUES (?1, ?2, ?3, 0) ON CONFLICT DO NOTHING"));
+    ins.bind(1, room_id).bind(2, user).bind(3, now);
+    BOOST_OUTCOME_TRY(ins.run());
+    return c.changes() == 1;
+  });
+}
+
+result<bool> sqlite_store::remove_member(const std::string& room_id, const std::string& user) {
+  return write_txn([&](db& c) -> result<bool> {
+    BOOST_OUTCOME_TRY(auto kind, kind_of(c, room_id));
+    if (kind == room_kind::direct) return make_error_code(errc::invalid);
+    BOOST_OUTCOME_TRY(auto del, c.prepare("DELETE FROM members WHERE room = ?1 AND user = ?2"));
+    del.bind(1, room_id).bind(2, user);
+    BOOST_OUTCOME_TRY(del.run());
+    return c.changes() == 1;
+  });
+}
+
+result<std::int64_t> sqlite_store::set_read(const std::string& room_id, const std::string& user,
+                                            std::int64_t seq) {
+  return write_txn([&](db& c) -> result<std::int64_t> {
+    // Only a marker that moves forward is written: an unchanged one costs no fsync.
+    BOOST_OUTCOME_TRY(auto up, c.prepare("UPDATE members SET read_seq = min(?3, (SELECT last_seq"
+                                         " FROM rooms WHERE id = ?1))"
+                                         " WHERE room = ?1 AND user = ?2 AND read_seq < min(?3,"
+                                         " (SELECT last_seq FROM rooms WHERE id = ?1))"
+                                         " RETURNING read_seq"));
+    up.bind(1, room_id).bind(2, user).bind(3, seq);
+    BOOST_OUTCOME_TRY(auto moved, up.step());
+    if (moved) {
+      auto v = up.column_int(0);
+      BOOST_OUTCOME_TRY(up.run());
+      return v;
+    }
+    BOOST_OUTCOME_TRY(auto q,
+                      c.prepare("SELECT read_seq FROM members WHERE room = ?1 AND user = ?2"));
+    q.bind(1, room_id).bind(2, user);
+    BOOST_OUTCOME_TRY(auto row, q.step());
+    if (!row) return make_error_code(errc::not_found);
+    return q.column_int(0);
+  });
+}
+
+// ---- reads -----------------------------------------------------------------------------------
+
+result<room> sqlite_store::get_room(const std::string& room_id) {
+  return read_txn([&](db& c) -> result<room> {
+    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT kind, name, created_by, created_at, last_seq"
+                                        " FROM rooms WHERE id = ?1"));
+    q.bind(1, room_id);
+    BOOST_OUTCOME_TRY(auto row, q.step());
+    if (!row) return make_error_code(errc::not_found);
+    room r;
+    r.id = room_id;
+    r.kind = q.column_text(0) == "direct" ? room_kind::direct : room_kind::group;
+    r.name = q.column_text(1);
+    r.created_by = q.column_text(2);
+    r.created_at = q.column_int(3);
+    r.last_seq = q.column_int(4);
+    BOOST_OUTCOME_TRY(r.members, member_list(c, room_id));
+    return r;
+  });
+}
+
+result<std::vector<std::string>> sqlite_store::members(const std::string& room_id) {
+  return read_txn([&](db& c) -> result<std::vector<std::string>> {
+    BOOST_OUTCOME_TRY(kind_of(c, room_id));
+    return member_list(c, room_id);
+  });
+}
+
+result<bool> sqlite_store::is_member(const std::string& room_id, const std::string& user) {
+  if (closed_.load()) return make_error_code(errc::closed);
+  // A direct room's members are in its id (protocol.md 3), whether or not its rows exist yet.
+  if (ids::is_direct(room_id)) {
+    if (!ids::valid_direct_room(room_id)) return false;
+    auto [a, b] = ids::direct_members(room_id);
+    return user == a || user == b;
+  }
+  return read_txn([&](db& c) -> result<bool> {
+    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT 1 FROM members WHERE room = ?1 AND user = ?2"));
+    q.bind(1, room_id).bind(2, user);
+    return q.step();
+  });
+}
+
+result<std::optional<message>> sqlite_store::find_cid(const std::string& room_id,
+                                                     const std::string& sender,
+                                                     const std::string& cid) {
+  return read_txn([&](db& c) -> result<std::optional<message>> {
+    static const std::string sql = std::string("SELECT ") + std::string(k_message_columns) +
+                                   " FROM messages WHERE room = ?1 AND sender = ?2 AND cid = ?3";
+    BOOST_OUTCOME_TRY(auto q, c.prepare(sql));
+    q.bind(1, room_id).bind(2, sender).bind(3, cid);
+    BOOST_OUTCOME_TRY(auto row, q.step());
+    if (!row) return std::optional<message>{};
+    return std::optional<message>{read_message(q, room_id)};
+  });
+}
+
+result<std::vector<room_summary>> sqlite_store::rooms_of(const std::string& user) {
+  return read_txn([&](db& c) -> result<std::vector<room_summary>> {
+    BOOST_OUTCOME_TRY(auto q,
+                      c.prepare("SELECT r.id, r.name, r.kind, r.last_seq, m.read_seq"
+                                " FROM members m JOIN rooms r ON r.id = m.room"
+                                " WHERE m.user = ?1 AND (r.kind = 'group' OR r.last_seq > 0)"
+                                " ORDER BY r.id"));
+    q.bind(1, user);
+    std::vector<room_summary> out;
+    for (;;) {
+      BOOST_OUTCOME_TRY(auto row, q.step());
+      if (!row) return out;
+      room_summary s;
+      s.id = q.column_text(0);
+      s.name = q.column_text(1);
+      s.kind = q.column_text(2) == "direct" ? room_kind::direct : room_kind::group;
+      s.last_seq = q.column_int(3);
+      s.read_seq = q.column_int(4);
+      out.push_back(std::move(s));
+    }
+  });
+}
+
+result<page> sqlite_store::history(const std::string& room_id, std::optional<std::int64_t> before,
+                                   int limit) {
+  limit = clamp_limit(limit);
+  return read_txn([&](db& c) -> result<page> {
+    BOOST_OUTCOME_TRY(last_seq_of(c, room_id));
+    BOOST_OUTCOME_TRY(auto rows, newest_before(c, room_id, history_bound(before), limit + 1));
+    return finish_page_desc(std::move(rows), limit);
+  });
+}
+
+result<page> sqlite_store::after(const std::string& room_id, std::int64_t after, int limit) {
+  limit = clamp_limit(limit);
+  return read_txn([&](db& c) -> result<page> {
+    BOOST_OUTCOME_TRY(last_seq_of(c, room_id));
+    BOOST_OUTCOME_TRY(auto rows, oldest_after(c, room_id, after, limit + 1));
+    return finish_page_asc(std::move(rows), limit);
+  });
+}
+
+result<std::vector<message>> sqlite_store::range(const std::string& room_id, std::int64_t first,
+                                                 std::int64_t last) {
+  first = clamp_range_first(first);
+  return read_txn([&](db& c) -> result<std::vector<message>> {
+    BOOST_OUTCOME_TRY(last_seq_of(c, room_id));
+    if (last < first) return std::vector<message>{};
+    static const std::string sql = std::string("SELECT ") + std::string(k_message_columns) +
+                                   " FROM messages WHERE room = ?1 AND seq BETWEEN ?2 AND ?3"
+                                   " ORDER BY seq ASC";
+    BOOST_OUTCOME_TRY(auto q, c.prepare(sql));
+    q.bind(1, room_id).bind(2, first).bind(3, last);
+    return read_messages(q, room_id);
+  });
+}
+
+result<join_snapshot> sqlite_store::join(const std::string& room_id, const std::string& user,
+                                         std::optional<std::int64_t> since, int limit) {
+  limit = clamp_limit(limit);
+  // One read transaction: last_seq, read_seq and the page come from the same snapshot.
+  return read_txn([&](db& c) -> result<join_snapshot> {
+    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT r.last_seq, m.read_seq FROM rooms r"
+                                        " JOIN members m ON m.room = r.id AND m.user = ?2"
+                                        " WHERE r.id = ?1"));
+    q.bind(1, room_id).bind(2, user);
+    BOOST_OUTCOME_TRY(auto row, q.step());
+    if (!row) return make_error_code(errc::not_found);
+    join_snapshot s;
+    s.last_seq = q.column_int(0);
+    s.read_seq = q.column_int(1);
+    if (since) {
+      BOOST_OUTCOME_TRY(auto rows,
+                        oldest_after(c, room_id, clamp_since(*since, s.last_seq), limit + 1));
+      s.replay = finish_page_asc(std::move(rows), limit);
+    } else {
+      BOOST_OUTCOME_TRY(auto rows,
+                        newest_before(c, room_id, history_bound(std::nullopt), limit + 1));
+      s.replay = finish_page_desc(std::move(rows), limit);
+    }
+    return s;
+  });
+}
+
+result<void> sqlite_store::ping() {
+  return read_txn([&](db& c) -> result<void> {
+    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT count(*) FROM schema_version"));
+    BOOST_OUTCOME_TRY(q.step());
+    return success();
+  });
+}
+
+}  // namespace parley::store

@@ -1,0 +1,127 @@
+#pragma once
+// sqlite_store: the SQLite backend of store.h.
+//
+// Connections: one writer connection, used by the writer thread for group commits and, under
+// write_mu_, by the other writes (create_group, add/remove_member, set_read,
+// ensure_direct_room), each in its own short BEGIN IMMEDIATE transaction; and a pool of
+// `readers` read-only connections for every read (a read holding a lease runs in one read
+// transaction, so it sees one snapshot). WAL, synchronous=FULL: a COMMIT that returned is
+// durable, so a callback reporting success is never lost, even to a power cut.
+//
+// Group commit: append() queues; the writer thread takes up to max_batch queued appends,
+// runs them in ONE transaction, each inside a SAVEPOINT (a failing append is rolled back
+// alone), commits, and only then runs the callbacks in queue order. If BEGIN or COMMIT
+// fails, every append of the batch fails with `unavailable`.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/sqlite_db.h"
+#include "store/store.h"
+
+namespace parley::store {
+
+class sqlite_store final : public store {
+ public:
+  // Opens (creating the file and its parent directories), sets the pragmas, applies
+  // migrations, opens the readers and starts the writer. On error sets `why`.
+  static result<std::unique_ptr<store>> open(const std::string& path, const options& opts,
+                                             std::string& why);
+
+  ~sqlite_store() override;
+
+  void append(append_request req, append_callback cb) override;
+  result<void> ensure_direct_room(const std::string& room_id, std::int64_t now) override;
+  result<room> create_group(const std::string& room_id, const std::string& name,
+                            const std::string& creator, const std::vector<std::string>& members,
+                            std::int64_t now) override;
+  result<room> get_room(const std::string& room_id) override;
+  result<std::vector<std::string>> members(const std::string& room_id) override;
+  result<bool> is_member(const std::string& room_id, const std::string& user) override;
+  result<bool> add_member(const std::string& room_id, const std::string& user,
+                          std::int64_t now) override;
+  result<bool> remove_member(const std::string& room_id, const std::string& user) override;
+  result<std::vector<room_summary>> rooms_of(const std::string& user) override;
+  result<page> history(const std::string& room_id, std::optional<std::int64_t> before,
+                       int limit) override;
+  result<page> after(const std::string& room_id, std::int64_t after, int limit) override;
+  result<std::vector<message>> range(const std::string& room_id, std::int64_t first,
+                                     std::int64_t last) override;
+  result<join_snapshot> join(const std::string& room_id, const std::string& user,
+                             std::optional<std::int64_t> since, int limit) override;
+  result<std::int64_t> set_read(const std::string& room_id, const std::string& user,
+                                std::int64_t seq) override;
+  result<std::optional<message>> find_cid(const std::string& room_id, const std::string& sender,
+                                          const std::string& cid) override;
+  result<void> ping() override;
+  void close() override;
+
+ private:
+  using clock = std::chrono::steady_clock;
+  struct pending {
+    append_request req;
+    append_callback cb;
+    clock::time_point queued;
+  };
+
+  // A reader connection checked out of the pool; returned on destruction.
+  class lease {
+   public:
+    lease(sqlite_store& s, std::unique_ptr<sqlite::db> c) : s_(s), c_(std::move(c)) {}
+    lease(const lease&) = delete;
+    ~lease();
+    sqlite::db& operator*() const noexcept { return *c_; }
+
+   private:
+    sqlite_store& s_;
+    std::unique_ptr<sqlite::db> c_;
+  };
+
+  sqlite_store(std::unique_ptr<sqlite::db> writer, std::vector<std::unique_ptr<sqlite::db>> readers,
+               const options& opts);
+
+  lease acquire_reader();
+  // Runs f(conn) in one read transaction on a reader connection.
+  template <class F>
+  auto read_txn(F&& f) -> decltype(f(std::declval<sqlite::db&>()));
+  // Runs f(conn) in one BEGIN IMMEDIATE transaction on the writer connection (under write_mu_).
+  template <class F>
+  auto write_txn(F&& f) -> decltype(f(std::declval<sqlite::db&>()));
+
+  // Writer thread (sqlite_writer.cc).
+  void writer_loop();
+  void commit_batch(std::vector<pending>& batch);
+  result<append_result> append_one(const append_request& req);
+  result<append_result> append_in_savepoint(const append_request& req);
+
+  // Inserts a direct room's rows if missing (writer connection, inside a transaction).
+  static result<void> create_direct(sqlite::db& conn, const std::string& room_id, std::int64_t now);
+  // The room's kind, or not_found.
+  static result<room_kind> kind_of(sqlite::db& conn, const std::string& room_id);
+
+  const int max_batch_;
+
+  std::mutex write_mu_;  // guards writer_
+  std::unique_ptr<sqlite::db> writer_;
+
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<sqlite::db>> idle_readers_;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<pending> queue_;
+  bool stopping_ = false;  // under queue_mu_: appends now fail with `closed`
+
+  std::mutex close_mu_;  // serializes close()
+  std::atomic<bool> closed_{false};
+  std::thread writer_thread_;
+};
+
+}  // namespace parley::store

@@ -1,0 +1,161 @@
+// The writer thread of sqlite_store: group commit of queued appends.
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <iterator>
+
+#include "base/ids.h"
+#include "base/metrics.h"
+#include "store/sqlite_store.h"
+
+namespace parley::store {
+
+using sqlite::db;
+
+void sqlite_store::append(append_request req, append_callback cb) {
+  {
+    std::lock_guard lk(queue_mu_);
+    if (!stopping_) {
+      queue_.push_back(pending{std::move(req), std::move(cb), clock::now()});
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  // The writer is gone (or going): nothing can run on it, so answer here.
+  if (cb) cb(result<append_result>(make_error_code(errc::closed)));
+}
+
+void sqlite_store::writer_loop() {
+  std::vector<pending> batch;
+  for (;;) {
+    {
+      std::unique_lock lk(queue_mu_);
+      queue_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued was committed
+      auto n = std::min<std::size_t>(queue_.size(), static_cast<std::size_t>(max_batch_));
+      auto end = queue_.begin() + static_cast<std::ptrdiff_t>(n);
+      batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(end));
+      queue_.erase(queue_.begin(), end);
+    }
+    commit_batch(batch);
+    batch.clear();
+  }
+}
+
+void sqlite_store::commit_batch(std::vector<pending>& batch) {
+  std::vector<result<append_result>> results;
+  results.reserve(batch.size());
+  bool committed = false;
+  {
+    std::lock_guard lk(write_mu_);
+    db& c = *writer_;
+    if (c.run("BEGIN IMMEDIATE")) {
+      for (const auto& p : batch) {
+        results.push_back(append_one(p.req));
+        if (!c.in_transaction()) break;  // SQLite rolled the whole transaction back
+      }
+      committed = c.in_transaction() && c.run("COMMIT");
+      if (!committed && c.in_transaction()) (void)c.run("ROLLBACK");
+    }
+    if (!committed) {
+      spdlog::error("store: group commit of {} appends failed: {}", batch.size(),
+                    c.error_message());
+    }
+  }
+  if (!committed) results.assign(batch.size(), make_error_code(errc::unavailable));
+
+  std::uint64_t stored = 0;
+  for (const auto& r : results)
+    if (r && !r.value().duplicate) ++stored;
+  auto& m = global_metrics();
+  m.messages_stored.fetch_add(stored, std::memory_order_relaxed);
+
+  // Callbacks after COMMIT, in queue order, outside every lock.
+  auto now = clock::now();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    m.store_append_latency.observe(std::chrono::duration<double>(now - batch[i].queued).count());
+    if (!batch[i].cb) continue;
+    try {
+      batch[i].cb(std::move(results[i]));
+    } catch (const std::exception& e) {
+      spdlog::error("store: append callback threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("store: append callback threw");
+    }
+  }
+}
+
+result<append_result> sqlite_store::append_one(const append_request& req) {
+  if (!ids::valid_room(req.room) || !ids::valid_user(req.sender) || req.id.empty() ||
+      (req.cid && !ids::valid_cid(*req.cid)))
+    return make_error_code(errc::invalid);
+  if (ids::is_direct(req.room)) {
+    auto [a, b] = ids::direct_members(req.room);
+    if (req.sender != a && req.sender != b) return make_error_code(errc::invalid);
+  }
+  db& c = *writer_;
+  BOOST_OUTCOME_TRY(c.run("SAVEPOINT append"));
+  auto r = append_in_savepoint(req);
+  if (r) {
+    if (auto rel = c.run("RELEASE append"); !rel) r = rel.error();
+  }
+  if (!r && c.in_transaction()) {
+    // Undo this append only (its seq increment included); the batch goes on.
+    (void)c.run("ROLLBACK TO append");
+    (void)c.run("RELEASE append");
+  }
+  return r;
+}
+
+result<append_result> sqlite_store::append_in_savepoint(const append_request& req) {
+  db& c = *writer_;
+  if (req.cid) {
+    // A repeat (earlier in this batch included: same connection, same transaction).
+    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT seq, id, text, ts FROM messages"
+                                        " WHERE room = ?1 AND sender = ?2 AND cid = ?3"));
+    q.bind(1, req.room).bind(2, req.sender).bind(3, *req.cid);
+    BOOST_OUTCOME_TRY(auto found, q.step());
+    if (found) {
+      append_result r;
+      r.duplicate = true;
+      r.msg = message{req.room, q.column_int(0),  q.column_text(1), req.sender,
+                      req.cid,  q.column_text(2), q.column_int(3)};
+      return r;
+    }
+  }
+
+  auto next_seq = [&]() -> result<std::optional<std::int64_t>> {
+    BOOST_OUTCOME_TRY(auto up, c.prepare("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1"
+                                         " RETURNING last_seq"));
+    up.bind(1, req.room);
+    BOOST_OUTCOME_TRY(auto row, up.step());
+    if (!row) return std::optional<std::int64_t>{};
+    std::int64_t seq = up.column_int(0);
+    BOOST_OUTCOME_TRY(up.run());
+    return std::optional<std::int64_t>{seq};
+  };
+  BOOST_OUTCOME_TRY(auto seq, next_seq());
+  if (!seq) {
+    if (!ids::is_direct(req.room)) return make_error_code(errc::not_found);
+    BOOST_OUTCOME_TRY(create_direct(c, req.room, req.ts));
+    BOOST_OUTCOME_TRY(seq, next_seq());
+    if (!seq) return make_error_code(errc::internal);
+  }
+
+  BOOST_OUTCOME_TRY(auto ins, c.prepare("INSERT INTO messages(room, seq, id, sender, cid, text, ts)"
+                                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+  ins.bind(1, req.room)
+      .bind(2, *seq)
+      .bind(3, req.id)
+      .bind(4, req.sender)
+      .bind(5, req.cid)
+      .bind(6, req.text)
+      .bind(7, req.ts);
+  BOOST_OUTCOME_TRY(ins.run());  // a reused message id: constraint -> conflict
+
+  append_result r;
+  r.msg = message{req.room, *seq, req.id, req.sender, req.cid, req.text, req.ts};
+  return r;
+}
+
+}  // namespace parley::store
