@@ -48,6 +48,14 @@ int main(int argc, char** argv) {
   }
   if (!cfg) return 0;  // --help
 
+  // Catch SIGTERM/SIGINT before anything is announced: a signal that arrives at any point
+  // after the port line is printed must drain, not kill.
+  boost::asio::io_context sig_ioc;
+  boost::asio::signal_set signals(sig_ioc, SIGINT, SIGTERM);
+  std::signal(SIGPIPE, SIG_IGN);
+  int got = 0;
+  signals.async_wait([&](const boost::system::error_code&, int s) { got = s; });
+
   auto logger = spdlog::stderr_color_mt("parleyd");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(cfg->log_level));
@@ -129,12 +137,8 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
-  // Wait for SIGTERM/SIGINT on a small io_context of our own.
-  boost::asio::io_context sig_ioc;
-  boost::asio::signal_set signals(sig_ioc, SIGINT, SIGTERM);
-  std::signal(SIGPIPE, SIG_IGN);
-  int got = 0;
-  signals.async_wait([&](const boost::system::error_code&, int s) { got = s; });
+  // Wait for SIGTERM/SIGINT (caught since start-up, so one sent right after the port line
+  // still drains).
   sig_ioc.run();
   spdlog::info("signal {}: draining", got);
 

@@ -44,7 +44,10 @@ process.on('exit', () => {
 
 async function startServer(port = 0) {
   assert.ok(fs.existsSync(PARLEYD), `parleyd not found at ${PARLEYD} (set PARLEY_BIN_DIR)`);
-  const args = ['--dev', '--listen', `127.0.0.1:${port}`, '--db', `sqlite:${path.join(tmpDir, 'parley.db')}`];
+  // A fixed secret: dev mode picks a random one per start otherwise, and the restart step
+  // needs the pages' tokens to stay valid across the restart.
+  const args = ['--dev', '--jwt-secret', 'browser-test-secret', '--listen', `127.0.0.1:${port}`,
+    '--db', `sqlite:${path.join(tmpDir, 'parley.db')}`];
   const proc = spawn(PARLEYD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   liveProcs.add(proc);
   proc.on('exit', () => liveProcs.delete(proc));

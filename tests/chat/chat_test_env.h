@@ -96,8 +96,8 @@ class env {
   void join(const client& c, const std::string& room, std::optional<std::int64_t> since = {});
 
   // Appends straight to the store (no bus record) and returns the stored row.
-  store::message append(const std::string& room, const std::string& from,
-                        const std::string& text, std::optional<std::string> cid = {});
+  store::message append(const std::string& room, const std::string& from, const std::string& text,
+                        std::optional<std::string> cid = {});
   static bus::record_ptr record_of(const store::message& m);
   void dispatch(const store::message& m) { svc_->routes().dispatch(record_of(m)); }
 

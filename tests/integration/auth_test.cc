@@ -175,6 +175,48 @@ TEST_F(auth_test, Rs256WithPublicKeyAndNoAlgorithmConfusion) {
   expect_401(ws_url(tampered));
 }
 
+TEST_F(auth_test, TokensNeverAppearInLogs) {
+  ASSERT_TRUE(start({"--log-level", "debug"}));
+  std::vector<std::string> tokens;
+  // Accepted in the query and in the header, refreshed, refused.
+  tokens.push_back(token("alice"));
+  {
+    client::connect_error err;
+    auto ws = raw_connect(ws_url(tokens.back(), "receiverId=bob"), {}, &err);
+    ASSERT_NE(ws, nullptr) << err.body;
+    conn c{std::move(ws), "alice"};
+    expect_next(c, "hello");
+    tokens.push_back(auth::mint_hs256(server().secret(), "alice", unix_s(7200)));
+    c.send({{"type", "auth"}, {"token", tokens.back()}});
+    expect_frame(c, "auth_ok");
+    tokens.push_back(token("mallory"));
+    c.send({{"type", "auth"}, {"token", tokens.back()}});
+    expect_closed(c, 4001);
+  }
+  {
+    client::connect_options opts;
+    tokens.push_back(token("bob"));
+    opts.bearer = tokens.back();
+    client::connect_error err;
+    auto ws = raw_connect(server().ws_base() + "/ws", opts, &err);
+    ASSERT_NE(ws, nullptr) << err.body;
+  }
+  tokens.push_back(auth::mint_hs256("some-other-secret", "carol", unix_s(3600)));
+  expect_401(ws_url(tokens.back()));
+  tokens.push_back(auth::mint_hs256(server().secret(), "dave", unix_s(-3600)));
+  expect_401(ws_url(tokens.back()));
+  EXPECT_EQ(http("erin", "GET", "/api/rooms").status, 200);
+  // Give the server a moment to flush its log lines for the above.
+  client::http_request(server().http_base(), "GET", "/healthz");
+  const std::string log = server().log();
+  for (const auto& t : tokens) {
+    // The signature alone is enough to leak a token.
+    const std::string sig = t.substr(t.rfind('.') + 1);
+    EXPECT_EQ(log.find(sig), std::string::npos) << "token signature in the log";
+  }
+  EXPECT_EQ(log.find(server().secret()), std::string::npos) << "secret in the log";
+}
+
 TEST_F(auth_test, RefreshWithNewTokenIsAuthOk) {
   ASSERT_TRUE(start());
   auto c = connect("alice");

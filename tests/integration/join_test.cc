@@ -203,6 +203,68 @@ TEST_F(join_test, ReplayMaxLeavesConnectionUnsubscribedUntilCaughtUp) {
   assert_no_frame(*reader_, "message");
 }
 
+TEST_F(join_test, ReplayOfExactlyReplayMaxCoversEverything) {
+  ASSERT_NO_FATAL_FAILURE(setup_group(10, {"--send-rate", "10000", "--replay-max", "5"}));
+  bool more = true;
+  EXPECT_EQ(join(5, &more), range(6, 10));
+  EXPECT_FALSE(more) << "5 remaining messages with replay_max 5: everything is covered";
+  writer_->send({{"type", "send"}, {"room", room_}, {"text", "11"}, {"cid", "11"}});
+  EXPECT_EQ(num(expect_next(*reader_, "message"), "seq"), 11);
+}
+
+TEST_F(join_test, LongReplayComesInFramesOfAtMost200) {
+  ASSERT_NO_FATAL_FAILURE(setup_group(450));
+  reader_->send({{"type", "join"}, {"room", room_}, {"since", 0}});
+  EXPECT_EQ(num(expect_next(*reader_, "joined"), "last_seq"), 450);
+  std::vector<std::int64_t> seqs;
+  std::vector<bool> mores;
+  while (seqs.size() < 450) {
+    auto h = expect_next(*reader_, "history");
+    ASSERT_FALSE(h.empty());
+    EXPECT_LE(arr(h, "messages").size(), 200u);
+    ASSERT_FALSE(arr(h, "messages").empty()) << dump(h);
+    auto s = seqs_of(arr(h, "messages"));
+    seqs.insert(seqs.end(), s.begin(), s.end());
+    mores.push_back(boolean(h, "more"));
+  }
+  EXPECT_EQ(seqs, range(1, 450));
+  ASSERT_FALSE(mores.empty());
+  EXPECT_FALSE(mores.back()) << "the last frame of a complete replay has more:false";
+  // protocol.md leaves the `more` of the frames before the last one open; record it.
+  std::string inner;
+  for (std::size_t i = 0; i + 1 < mores.size(); ++i) inner += mores[i] ? "true " : "false ";
+  RecordProperty("inner_more", inner);
+  writer_->send({{"type", "send"}, {"room", room_}, {"text", "live"}, {"cid", "live"}});
+  EXPECT_EQ(num(expect_next(*reader_, "message"), "seq"), 451);
+}
+
+TEST_F(join_test, ReplayMaxOver200StopsAfterSeveralFrames) {
+  ASSERT_NO_FATAL_FAILURE(setup_group(450, {"--send-rate", "10000", "--replay-max", "300"}));
+  reader_->send({{"type", "join"}, {"room", room_}, {"since", 0}});
+  expect_next(*reader_, "joined");
+  std::vector<std::int64_t> seqs;
+  std::vector<bool> mores;
+  while (seqs.size() < 300) {
+    auto h = expect_next(*reader_, "history");
+    ASSERT_FALSE(h.empty());
+    EXPECT_LE(arr(h, "messages").size(), 200u);
+    ASSERT_FALSE(arr(h, "messages").empty()) << dump(h);
+    auto s = seqs_of(arr(h, "messages"));
+    seqs.insert(seqs.end(), s.begin(), s.end());
+    mores.push_back(boolean(h, "more"));
+  }
+  EXPECT_EQ(seqs, range(1, 300));
+  EXPECT_TRUE(mores.back()) << "replay_max reached with messages left: more:true";
+  std::string inner;
+  for (std::size_t i = 0; i + 1 < mores.size(); ++i) inner += mores[i] ? "true " : "false ";
+  RecordProperty("inner_more", inner);
+  // Not subscribed until caught up.
+  writer_->send({{"type", "send"}, {"room", room_}, {"text", "451"}, {"cid", "451"}});
+  expect_frame(*writer_, "ack");
+  assert_no_frame(*reader_, "message");
+  assert_no_frame(*reader_, "history", 0ms);
+}
+
 TEST_F(join_test, RejoinRestartsFromNewSinceWithoutRepeatingLive) {
   ASSERT_NO_FATAL_FAILURE(setup_group(5));
   bool more = true;

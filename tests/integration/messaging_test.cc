@@ -185,6 +185,35 @@ TEST_F(messaging_test, SameCidFromAnotherUserIsAnotherMessage) {
   EXPECT_EQ(num(expect_frame(*bob_, "ack"), "seq"), 2);
 }
 
+TEST_F(messaging_test, ConcurrentFirstUseOfADirectRoom) {
+  ASSERT_TRUE(start());
+  // Both members, two connections each, race to create the room's rows (section 3).
+  std::vector<std::unique_ptr<conn>> conns;
+  for (const char* u : {"alice", "alice", "bob", "bob"}) conns.push_back(connect(u));
+  for (auto& c : conns) ASSERT_TRUE(c);
+  constexpr int k_each = 5;
+  for (int i = 0; i < k_each; ++i) {
+    for (std::size_t k = 0; k < conns.size(); ++k) {
+      conns[k]->send({{"type", "send"},
+                      {"room", dm_},
+                      {"text", "race"},
+                      {"cid", std::to_string(k) + "-" + std::to_string(i)}});
+    }
+  }
+  std::set<std::int64_t> seqs;
+  for (auto& c : conns) {
+    for (int i = 0; i < k_each; ++i) {
+      auto ack = expect_frame(*c, "ack");
+      ASSERT_FALSE(ack.empty());
+      seqs.insert(num(ack, "seq"));
+    }
+    assert_no_frame(*c, "error", 0ms);
+  }
+  EXPECT_EQ(seqs.size(), conns.size() * k_each);
+  EXPECT_EQ(*seqs.begin(), 1);
+  EXPECT_EQ(*seqs.rbegin(), static_cast<std::int64_t>(conns.size() * k_each));
+}
+
 TEST_F(messaging_test, PlainTextFrameSendsToDefaultRoom) {
   ASSERT_TRUE(start());
   ASSERT_NO_FATAL_FAILURE(open_dm());

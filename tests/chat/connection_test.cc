@@ -1,0 +1,744 @@
+// connection: per-connection delivery rules (architecture.md "Data flow"): dedup by seq,
+// order, gap fill from the store after gap_wait, the join seam, notify, ephemeral echo,
+// leave, and ack-before-copy. Runs a real SQLite store, the local bus and the service.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <future>
+#include <map>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include "auth/jwt.h"
+#include "base/clock.h"
+#include "base/metrics.h"
+#include "chat/chat_test_env.h"
+#include "chat/errors.h"
+
+namespace parley::chat::testing {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+// boost::json::value compares with json values and literals, not std::string.
+json::value js(std::string_view s) { return json::value(json::string(s)); }
+
+const std::string R = "dm:alice:bob";
+
+std::vector<std::int64_t> iota_seqs(std::int64_t first, std::int64_t last) {
+  std::vector<std::int64_t> v;
+  for (auto s = first; s <= last; ++s) v.push_back(s);
+  return v;
+}
+
+bool has_live(const recorder& rec, const std::string& room, std::size_t n) {
+  return rec.wait([&](const auto& fs) { return live_seqs(fs, room).size() >= n; });
+}
+
+std::vector<json::object> of_type(const client& c, const std::string& type) {
+  std::vector<json::object> out;
+  for (auto& o : parse_all(c.rec->frames()))
+    if (type_of(o) == type) out.push_back(std::move(o));
+  return out;
+}
+
+// Sends through the service (as the HTTP API or another connection would) and waits.
+store::message send_sync(env& e, const std::string& user, const std::string& room,
+                         const std::string& text, std::optional<std::string> cid = {}) {
+  std::promise<result<store::append_result>> p;
+  e.svc().send(send_request{user, room, text, std::move(cid), ""},
+               [&](result<store::append_result> r) { p.set_value(std::move(r)); });
+  auto r = p.get_future().get();
+  EXPECT_TRUE(r) << (r ? "" : r.error().message());
+  return r ? r.value().msg : store::message{};
+}
+
+// Two barriers: the first runs after any handler in flight on the strand, the second
+// after whatever that handler posted to the strand.
+void settle(env& e, const client& c) {
+  e.on_strand(c, [] {});
+  e.on_strand(c, [] {});
+}
+
+// ---- (a) out of order and duplicated records ---------------------------------------------
+
+TEST(ConnectionDelivery, OutOfOrderAndDuplicateRecordsDeliveredOnceInOrder) {
+  auto opts = env::default_options();
+  opts.gap_wait_ms = 3000;  // long: ordering must come from buffering, not from gap fill
+  env e(opts);
+  auto a = e.connect("alice", "s1");
+  e.join(a, R);
+  std::vector<store::message> ms;
+  for (int i = 1; i <= 5; ++i) ms.push_back(e.append(R, "bob", "m" + std::to_string(i)));
+  auto fills = global_metrics().gap_fills.load();
+  for (int s : {3, 1, 2, 2, 5, 4, 4}) e.dispatch(ms[s - 1]);
+  ASSERT_TRUE(has_live(*a.rec, R, 5));
+  for (int s : {1, 5, 3}) e.dispatch(ms[s - 1]);  // late duplicates
+  settle(e, a);
+  EXPECT_EQ(live_seqs(a.rec->frames(), R), iota_seqs(1, 5));
+  EXPECT_EQ(global_metrics().gap_fills.load(), fills);
+  // The frames are the messages as stored.
+  auto msgs = of_type(a, "message");
+  ASSERT_EQ(msgs.size(), 5u);
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(msgs[i].at("text"), js(ms[i].text));
+    EXPECT_EQ(msgs[i].at("id"), js(ms[i].id));
+    EXPECT_EQ(msgs[i].at("from"), "bob");
+  }
+}
+
+TEST(ConnectionDelivery, ShuffledDuplicatedRecordsFromSeveralThreads) {
+  env e;  // gap_wait 20 ms: some gaps may be filled from the store; the result is the same
+  auto a = e.connect("alice", "s1");
+  auto b = e.connect("bob", "s2");
+  e.join(a, R);
+  e.join(b, R);
+  constexpr int n = 150;
+  std::vector<store::message> ms;
+  for (int i = 1; i <= n; ++i) ms.push_back(e.append(R, "bob", "m" + std::to_string(i)));
+  std::vector<int> order;
+  for (int i = 0; i < n; ++i) {
+    order.push_back(i);
+    if (i % 3 == 0) order.push_back(i);
+  }
+  std::mt19937 rng(12345);
+  std::shuffle(order.begin(), order.end(), rng);
+  auto half = order.size() / 2;
+  std::thread t1([&] {
+    for (std::size_t i = 0; i < half; ++i) e.dispatch(ms[order[i]]);
+  });
+  std::thread t2([&] {
+    for (std::size_t i = half; i < order.size(); ++i) e.dispatch(ms[order[i]]);
+  });
+  t1.join();
+  t2.join();
+  ASSERT_TRUE(has_live(*a.rec, R, n));
+  ASSERT_TRUE(has_live(*b.rec, R, n));
+  std::this_thread::sleep_for(50ms);  // any stray gap fill would land here
+  settle(e, a);
+  settle(e, b);
+  EXPECT_EQ(live_seqs(a.rec->frames(), R), iota_seqs(1, n));
+  EXPECT_EQ(live_seqs(b.rec->frames(), R), iota_seqs(1, n));
+}
+
+// ---- (b) gap fill ------------------------------------------------------------------------
+
+TEST(ConnectionDelivery, GapFilledFromStoreAfterGapWait) {
+  env e;  // gap_wait 20 ms
+  auto a = e.connect("alice", "s1");
+  e.join(a, R);
+  std::vector<store::message> ms;
+  for (int i = 1; i <= 5; ++i) ms.push_back(e.append(R, "bob", "m" + std::to_string(i)));
+  auto fills = global_metrics().gap_fills.load();
+  auto t0 = std::chrono::steady_clock::now();
+  e.dispatch(ms[4]);  // only seq 5: 1..4 are in the store, their records never come
+  ASSERT_TRUE(has_live(*a.rec, R, 5));
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, 15ms);                                  // not before gap_wait
+  EXPECT_EQ(global_metrics().gap_fills.load(), fills + 1);  // one range read
+  // Late records of the filled gap are duplicates.
+  for (int s : {2, 3, 1, 4, 5}) e.dispatch(ms[s - 1]);
+  auto m6 = e.append(R, "bob", "m6");
+  e.dispatch(m6);
+  ASSERT_TRUE(has_live(*a.rec, R, 6));
+  std::this_thread::sleep_for(60ms);
+  settle(e, a);
+  EXPECT_EQ(live_seqs(a.rec->frames(), R), iota_seqs(1, 6));
+  auto msgs = of_type(a, "message");
+  ASSERT_EQ(msgs.size(), 6u);
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(msgs[i].at("text"), js(ms[i].text));
+  EXPECT_EQ(global_metrics().gap_fills.load(), fills + 1);
+}
+
+TEST(ConnectionDelivery, GapAfterJoinSnapshotIsFilled) {
+  env e;
+  auto a = e.connect("alice", "s1");
+  e.append(R, "bob", "before-1");
+  e.append(R, "bob", "before-2");
+  e.join(a, R, 0);  // replays 1..2, live from 3
+  std::vector<store::message> ms;
+  for (int i = 3; i <= 7; ++i) ms.push_back(e.append(R, "bob", "m" + std::to_string(i)));
+  e.dispatch(ms.back());  // 7; 3..6 must come from the store
+  e.dispatch(ms[1]);      // 4, also beyond the gap
+  ASSERT_TRUE(has_live(*a.rec, R, 5));
+  std::this_thread::sleep_for(60ms);
+  settle(e, a);
+  EXPECT_EQ(live_seqs(a.rec->frames(), R), iota_seqs(3, 7));
+}
+
+TEST(ConnectionDelivery, RecordsArrivingWithinGapWaitNeedNoFill) {
+  auto opts = env::default_options();
+  opts.gap_wait_ms = 2000;
+  env e(opts);
+  auto a = e.connect("alice", "s1");
+  e.join(a, R);
+  std::vector<store::message> ms;
+  for (int i = 1; i <= 3; ++i) ms.push_back(e.append(R, "bob", "m" + std::to_string(i)));
+  auto fills = global_metrics().gap_fills.load();
+  e.dispatch(ms[2]);
+  e.dispatch(ms[0]);
+  std::this_thread::sleep_for(30ms);
+  settle(e, a);
+  EXPECT_EQ(live_seqs(a.rec->frames(), R), (std::vector<std::int64_t>{1}));
+  e.dispatch(ms[1]);
+  ASSERT_TRUE(has_live(*a.rec, R, 3));
+  EXPECT_EQ(live_seqs(a.rec->frames(), R), iota_seqs(1, 3));
+  EXPECT_EQ(global_metrics().gap_fills.load(), fills);
+}
+
+// ---- (c) the join seam under concurrent sends -----------------------------------------
+
+TEST(ConnectionDelivery, JoinSeamUnderConcurrentSendsHasNoGapNoRepeat) {
+  env e;
+  auto a = e.connect("alice", "s1");
+  constexpr int n = 300;
+  std::atomic<int> acked{0};
+  std::atomic<bool> failed{false};
+  std::thread sender([&] {
+    for (int i = 1; i <= n; ++i) {
+      e.svc().send(send_request{"bob", R, "m" + std::to_string(i), "c" + std::to_string(i), ""},
+                   [&](result<store::append_result> r) {
+                     if (!r) failed = true;
+                     acked.fetch_add(1);
+                   });
+      if (i % 10 == 0) std::this_thread::sleep_for(1ms);
+    }
+  });
+  int joins = 0;
+  while (acked.load() < n && joins < 200) {
+    e.text(a, R"({"type":"join","room":")" + R + R"(","since":0})");
+    ++joins;
+    std::this_thread::sleep_for(2ms);
+  }
+  sender.join();
+  ASSERT_FALSE(failed.load());
+  // A last join after every send; then all n must be seen in that epoch.
+  e.join(a, R, 0);
+  ASSERT_TRUE(a.rec->wait([&](const auto& fs) {
+    std::int64_t top = 0;
+    for (const auto& o : parse_all(fs)) {
+      auto t = type_of(o);
+      if (t == "joined") top = 0;
+      if (t == "history")
+        for (const auto& m : o.at("messages").as_array()) top = m.as_object().at("seq").as_int64();
+      if (t == "message") top = o.at("seq").as_int64();
+    }
+    return top == n;
+  }));
+  settle(e, a);
+
+  // Every epoch (a `joined` frame up to the next one) is history seqs 1..k followed by live
+  // seqs k+1..m: contiguous from 1, no repeats. Live seqs never repeat across epochs.
+  auto fs = a.rec->frames();
+  auto os = parse_all(fs);
+  std::vector<std::int64_t> epoch;
+  std::vector<std::int64_t> all_live;
+  int epochs = 0;
+  auto check_epoch = [&] {
+    for (std::size_t i = 0; i < epoch.size(); ++i)
+      ASSERT_EQ(epoch[i], static_cast<std::int64_t>(i + 1)) << "epoch " << epochs;
+  };
+  for (std::size_t i = 0; i < os.size(); ++i) {
+    auto t = type_of(os[i]);
+    ASSERT_NE(t, "error") << fs[i].frame;
+    if (t == "joined") {
+      if (epochs > 0) check_epoch();
+      ++epochs;
+      epoch.clear();
+    } else if (t == "history") {
+      for (const auto& m : os[i].at("messages").as_array())
+        epoch.push_back(m.as_object().at("seq").as_int64());
+    } else if (t == "message") {
+      ASSERT_TRUE(fs[i].is_message);
+      ASSERT_GT(epochs, 0) << "live message before any joined";
+      epoch.push_back(os[i].at("seq").as_int64());
+      all_live.push_back(os[i].at("seq").as_int64());
+    }
+  }
+  check_epoch();
+  EXPECT_EQ(epoch.size(), static_cast<std::size_t>(n));
+  EXPECT_TRUE(std::is_sorted(all_live.begin(), all_live.end()));
+  EXPECT_EQ(std::adjacent_find(all_live.begin(), all_live.end()), all_live.end())
+      << "a live message was repeated";
+  EXPECT_GE(epochs, 2);
+}
+
+TEST(ConnectionDelivery, RecordsBufferedDuringJoinAreReplayedWithoutRepeat) {
+  // Deterministic seam: records arrive while the join's snapshot is being read (they are
+  // buffered), the snapshot covers them, and only a later message is live.
+  auto opts = env::default_options();
+  opts.gap_wait_ms = 2000;
+  opts.blocking_threads = 1;
+  env e(opts, 1);
+  auto a = e.connect("alice", "s1");
+  std::vector<store::message> ms;
+  for (int i = 1; i <= 4; ++i) ms.push_back(e.append(R, "bob", "m" + std::to_string(i)));
+  // Gate the blocking pool: the join's snapshot read waits behind it.
+  std::promise<void> pool_gate;
+  boost::asio::post(e.svc().blocking_pool(), [g = pool_gate.get_future().share()] { g.wait(); });
+  e.text(a, R"({"type":"join","room":")" + R + R"(","since":1})");
+  // Hold the only io thread, so everything below queues on the strand in a known order.
+  std::promise<void> io_gate, holding;
+  boost::asio::post(a.strand, [g = io_gate.get_future().share(), &holding] {
+    holding.set_value();
+    g.wait();
+  });
+  holding.get_future().wait();
+  for (int s : {2, 4, 3, 1}) e.dispatch(ms[s - 1]);  // while replaying: buffered
+  auto m5 = e.append(R, "bob", "m5");                // committed before the snapshot
+  e.dispatch(m5);
+  pool_gate.set_value();
+  std::promise<void> snapshot_done;  // the pool is FIFO with one thread
+  boost::asio::post(e.svc().blocking_pool(), [&] { snapshot_done.set_value(); });
+  snapshot_done.get_future().wait();
+  auto m6 = e.append(R, "bob", "m6");  // after the snapshot: live
+  e.dispatch(m6);
+  e.dispatch(m5);
+  e.dispatch(m6);
+  io_gate.set_value();
+  ASSERT_TRUE(has_live(*a.rec, R, 1));
+  std::this_thread::sleep_for(30ms);
+  settle(e, a);
+  auto hist = of_type(a, "history");
+  ASSERT_EQ(hist.size(), 1u);
+  std::vector<std::int64_t> replayed;
+  for (const auto& m : hist[0].at("messages").as_array())
+    replayed.push_back(m.as_object().at("seq").as_int64());
+  EXPECT_EQ(replayed, iota_seqs(2, 5));
+  EXPECT_EQ(of_type(a, "joined")[0].at("last_seq"), 5);
+  EXPECT_EQ(live_seqs(a.rec->frames(), R), (std::vector<std::int64_t>{6}));
+}
+
+// ---- (d) notify --------------------------------------------------------------------------
+
+TEST(ConnectionDelivery, NotifyGoesToUnjoinedConnectionsOnly) {
+  env e;
+  auto joined = e.connect("alice", "s1");
+  auto other = e.connect("alice", "s2");
+  auto carol = e.connect("carol", "s3");  // not a member of R
+  e.join(joined, R);
+  auto m = send_sync(e, "bob", R, "hello alice");
+  ASSERT_TRUE(other.rec->wait([](const auto& fs) { return count_type(fs, "notify") == 1; }));
+  ASSERT_TRUE(has_live(*joined.rec, R, 1));
+  settle(e, joined);
+  settle(e, other);
+  settle(e, carol);
+  auto n = of_type(other, "notify");
+  ASSERT_EQ(n.size(), 1u);
+  EXPECT_EQ(n[0].at("room"), js(R));
+  EXPECT_EQ(n[0].at("event"), "message");
+  EXPECT_EQ(n[0].at("seq"), m.seq);
+  EXPECT_EQ(n[0].at("from"), "bob");
+  EXPECT_EQ(count_type(other.rec->frames(), "message"), 0u);
+  EXPECT_EQ(count_type(joined.rec->frames(), "notify"), 0u);
+  EXPECT_TRUE(carol.rec->frames().empty());
+}
+
+TEST(ConnectionDelivery, GroupNotifyAddedAndMessage) {
+  env e;
+  auto joined = e.connect("alice", "s1");
+  auto other = e.connect("alice", "s2");
+  auto room = e.svc().create_room("bob", "team", {"alice"});
+  ASSERT_TRUE(room);
+  const auto g = room.value().id;
+  for (auto* c : {&joined, &other}) {
+    ASSERT_TRUE(c->rec->wait([](const auto& fs) { return count_type(fs, "notify") == 1; }));
+    auto n = of_type(*c, "notify");
+    EXPECT_EQ(n[0].at("room"), js(g));
+    EXPECT_EQ(n[0].at("event"), "added");
+    EXPECT_EQ(n[0].at("from"), "bob");
+  }
+  e.join(joined, g);
+  auto m = send_sync(e, "bob", g, "hi team");
+  ASSERT_TRUE(other.rec->wait([](const auto& fs) { return count_type(fs, "notify") == 2; }));
+  ASSERT_TRUE(has_live(*joined.rec, g, 1));
+  settle(e, joined);
+  auto n = of_type(other, "notify");
+  EXPECT_EQ(n[1].at("event"), "message");
+  EXPECT_EQ(n[1].at("seq"), m.seq);
+  EXPECT_EQ(count_type(joined.rec->frames(), "notify"), 1u);  // only `added`
+}
+
+// ---- (e) typing / read are not echoed ----------------------------------------------------
+
+TEST(ConnectionDelivery, TypingAndReadNotEchoedToOrigin) {
+  env e;
+  auto a1 = e.connect("alice", "s1");
+  auto a2 = e.connect("alice", "s2");
+  auto b = e.connect("bob", "s3");
+  e.append(R, "bob", "m1");
+  e.append(R, "bob", "m2");
+  for (auto* c : {&a1, &a2, &b}) e.join(*c, R);
+
+  e.text(a1, R"({"type":"typing","room":")" + R + R"("})");
+  for (auto* c : {&a2, &b})
+    ASSERT_TRUE(c->rec->wait([](const auto& fs) { return count_type(fs, "typing") == 1; }));
+  settle(e, a1);
+  EXPECT_EQ(count_type(a1.rec->frames(), "typing"), 0u);
+  auto t = of_type(b, "typing");
+  EXPECT_EQ(t[0].at("room"), js(R));
+  EXPECT_EQ(t[0].at("user"), "alice");
+
+  e.text(a1, R"({"type":"read","room":")" + R + R"(","seq":9})");  // clamped to 2
+  for (auto* c : {&a2, &b})
+    ASSERT_TRUE(c->rec->wait([](const auto& fs) { return count_type(fs, "read") == 1; }));
+  settle(e, a1);
+  EXPECT_EQ(count_type(a1.rec->frames(), "read"), 0u);
+  auto r = of_type(a2, "read");  // the user's other device gets it
+  EXPECT_EQ(r[0].at("user"), "alice");
+  EXPECT_EQ(r[0].at("seq"), 2);
+  for (auto* c : {&a1, &a2, &b}) EXPECT_TRUE(c->rec->errors().empty());
+}
+
+// ---- (f) leave ---------------------------------------------------------------------------
+
+TEST(ConnectionDelivery, LeaveStopsDelivery) {
+  env e;
+  auto a = e.connect("alice", "s1");
+  e.join(a, R);
+  send_sync(e, "bob", R, "one");
+  ASSERT_TRUE(has_live(*a.rec, R, 1));
+  e.text(a, R"({"type":"leave","room":")" + R + R"(","rid":"L1"})");
+  auto left = of_type(a, "left");
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].at("room"), js(R));
+  EXPECT_EQ(left[0].at("rid"), "L1");
+  EXPECT_FALSE(left[0].contains("reason"));
+  auto m2 = send_sync(e, "bob", R, "two");
+  e.dispatch(m2);  // and its record again, as from Kafka
+  // Not joined any more: a notify, not the message.
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return count_type(fs, "notify") >= 1; }));
+  std::this_thread::sleep_for(40ms);
+  settle(e, a);
+  EXPECT_EQ(live_seqs(a.rec->frames(), R), (std::vector<std::int64_t>{1}));
+}
+
+TEST(ConnectionDelivery, RemovedFromGroupGetsLeftAndNothingMore) {
+  env e;
+  auto a = e.connect("alice", "s1");
+  auto g = e.svc().create_room("bob", "team", {"alice"}).value().id;
+  e.join(a, g);
+  send_sync(e, "bob", g, "one");
+  ASSERT_TRUE(has_live(*a.rec, g, 1));
+  ASSERT_TRUE(e.svc().remove_member("bob", g, "alice"));
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return count_type(fs, "left") == 1; }));
+  auto left = of_type(a, "left");
+  EXPECT_EQ(left[0].at("room"), js(g));
+  EXPECT_EQ(left[0].at("reason"), "removed");
+  auto m2 = e.append(g, "bob", "two");
+  e.dispatch(m2);
+  std::this_thread::sleep_for(40ms);
+  settle(e, a);
+  EXPECT_EQ(live_seqs(a.rec->frames(), g), (std::vector<std::int64_t>{1}));
+}
+
+// ---- (g) ack before the sender's own copy ------------------------------------------------
+
+TEST(ConnectionDelivery, AckPrecedesOwnMessageCopy) {
+  env e;
+  auto a = e.connect("alice", "s1");
+  auto b = e.connect("bob", "s2");
+  e.join(a, R);
+  e.join(b, R);
+  constexpr int n = 30;
+  for (int i = 0; i < n; ++i)
+    e.text(a, R"({"type":"send","room":")" + R + R"(","text":"t)" + std::to_string(i) +
+                  R"(","cid":"c)" + std::to_string(i) + R"(","rid":"r)" + std::to_string(i) +
+                  R"("})");
+  ASSERT_TRUE(has_live(*a.rec, R, n));
+  ASSERT_TRUE(has_live(*b.rec, R, n));
+  settle(e, a);
+  auto os = parse_all(a.rec->frames());
+  std::map<std::int64_t, std::size_t> ack_at, msg_at;
+  std::map<std::string, std::int64_t> seq_of_cid;
+  for (std::size_t i = 0; i < os.size(); ++i) {
+    auto t = type_of(os[i]);
+    if (t == "ack") {
+      auto seq = os[i].at("seq").as_int64();
+      EXPECT_TRUE(ack_at.emplace(seq, i).second) << "two acks for " << seq;
+      auto cid = std::string(os[i].at("cid").as_string());
+      seq_of_cid[cid] = seq;
+      EXPECT_EQ(os[i].at("rid"), js("r" + cid.substr(1)));
+      EXPECT_EQ(os[i].at("room"), js(R));
+    } else if (t == "message") {
+      msg_at.emplace(os[i].at("seq").as_int64(), i);
+      EXPECT_EQ(os[i].at("from"), "alice");
+    }
+  }
+  ASSERT_EQ(ack_at.size(), static_cast<std::size_t>(n));
+  ASSERT_EQ(msg_at.size(), static_cast<std::size_t>(n));
+  for (const auto& [seq, i] : ack_at) {
+    ASSERT_TRUE(msg_at.count(seq)) << seq;
+    EXPECT_LT(i, msg_at[seq]) << "message " << seq << " before its ack";
+  }
+  EXPECT_EQ(count_type(b.rec->frames(), "ack"), 0u);  // only to the sending connection
+
+  // A repeated cid: the original ack again, nothing new stored or delivered.
+  auto c5 = seq_of_cid.at("c5");
+  e.text(a, R"({"type":"send","room":")" + R + R"(","text":"again","cid":"c5"})");
+  ASSERT_TRUE(a.rec->wait([&](const auto& fs) { return count_type(fs, "ack") == n + 1; }));
+  std::this_thread::sleep_for(30ms);
+  settle(e, a);
+  auto acks = of_type(a, "ack");
+  EXPECT_EQ(acks.back().at("seq"), c5);
+  EXPECT_FALSE(acks.back().contains("rid"));
+  EXPECT_EQ(live_seqs(a.rec->frames(), R).size(), static_cast<std::size_t>(n));
+}
+
+TEST(ConnectionDelivery, PlainTextGoesToDefaultRoomWithNullCid) {
+  env e;
+  auto a = e.connect("alice", "s1", R);  // receiverId=bob
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return count_type(fs, "history") == 1; }));
+  auto os = parse_all(a.rec->frames());
+  EXPECT_EQ(type_of(os[0]), "joined");
+  EXPECT_EQ(type_of(os[1]), "history");
+  e.text(a, "hello bob");
+  ASSERT_TRUE(has_live(*a.rec, R, 1));
+  auto acks = of_type(a, "ack");
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_TRUE(acks[0].at("cid").is_null());
+  auto msgs = of_type(a, "message");
+  EXPECT_EQ(msgs[0].at("text"), "hello bob");
+  EXPECT_TRUE(msgs[0].at("cid").is_null());
+}
+
+// ---- joins, errors and the rest of the frame handling ------------------------------------
+
+TEST(ConnectionFrames, JoinWithoutSinceGivesLatest50) {
+  env e;
+  for (int i = 1; i <= 60; ++i) e.append(R, "bob", "m" + std::to_string(i));
+  auto a = e.connect("alice", "s1");
+  e.text(a, R"({"type":"join","room":")" + R + R"(","rid":"j1"})");
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return count_type(fs, "history") == 1; }));
+  auto j = of_type(a, "joined");
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0].at("last_seq"), 60);
+  EXPECT_EQ(j[0].at("read_seq"), 0);
+  EXPECT_EQ(j[0].at("rid"), "j1");
+  auto h = of_type(a, "history")[0];
+  EXPECT_EQ(h.at("more"), true);
+  EXPECT_EQ(h.at("rid"), "j1");
+  const auto& arr = h.at("messages").as_array();
+  ASSERT_EQ(arr.size(), 50u);
+  EXPECT_EQ(arr.front().as_object().at("seq"), 11);
+  EXPECT_EQ(arr.back().as_object().at("seq"), 60);
+}
+
+TEST(ConnectionFrames, JoinSinceBeyondReplayMaxIsNotSubscribed) {
+  auto opts = env::default_options();
+  opts.replay_max = 250;
+  env e(opts);
+  std::vector<std::promise<void>> ps(260);
+  for (int i = 0; i < 260; ++i) {
+    store::append_request r;
+    r.room = R;
+    r.sender = "bob";
+    r.text = "m" + std::to_string(i + 1);
+    r.ts = now_ms();
+    r.id = "id" + std::to_string(i);
+    e.st().append(std::move(r), [&ps, i](result<store::append_result>) { ps[i].set_value(); });
+  }
+  for (auto& p : ps) p.get_future().wait();
+  auto a = e.connect("alice", "s1");
+  e.join(a, R, 0);
+  auto hs = of_type(a, "history");
+  ASSERT_EQ(hs.size(), 2u);  // frames of at most 200
+  EXPECT_EQ(hs[0].at("messages").as_array().size(), 200u);
+  EXPECT_EQ(hs[0].at("more"), false);
+  EXPECT_EQ(hs[1].at("messages").as_array().size(), 50u);
+  EXPECT_EQ(hs[1].at("more"), true);
+  // Not subscribed: a new message is a notify, not a live message.
+  send_sync(e, "bob", R, "new");
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return count_type(fs, "notify") == 1; }));
+  EXPECT_EQ(count_type(a.rec->frames(), "message"), 0u);
+  // Resume from the last seq received: the rest, more false, then live.
+  e.join(a, R, 250);
+  hs = of_type(a, "history");
+  ASSERT_EQ(hs.size(), 3u);
+  const auto& rest = hs[2].at("messages").as_array();
+  ASSERT_EQ(rest.size(), 11u);
+  EXPECT_EQ(rest.front().as_object().at("seq"), 251);
+  EXPECT_EQ(rest.back().as_object().at("seq"), 261);
+  EXPECT_EQ(hs[2].at("more"), false);
+  send_sync(e, "bob", R, "live");
+  ASSERT_TRUE(has_live(*a.rec, R, 1));
+  EXPECT_EQ(live_seqs(a.rec->frames(), R), (std::vector<std::int64_t>{262}));
+}
+
+TEST(ConnectionFrames, JoinSinceAtOrPastTheEndGivesEmptyHistory) {
+  env e;
+  e.append(R, "bob", "m1");
+  auto a = e.connect("alice", "s1");
+  e.join(a, R, 99);  // clamped to last_seq
+  auto hs = of_type(a, "history");
+  ASSERT_EQ(hs.size(), 1u);
+  EXPECT_TRUE(hs[0].at("messages").as_array().empty());
+  EXPECT_EQ(hs[0].at("more"), false);
+  send_sync(e, "bob", R, "m2");
+  ASSERT_TRUE(has_live(*a.rec, R, 1));
+  EXPECT_EQ(live_seqs(a.rec->frames(), R), (std::vector<std::int64_t>{2}));
+}
+
+TEST(ConnectionFrames, JoinOfARoomTheUserMayNotSeeIsNotMember) {
+  env e;
+  auto a = e.connect("alice", "s1");
+  e.text(a, R"({"type":"join","room":"dm:bob:carol","rid":"x"})");
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return !fs.empty(); }));
+  auto errs = a.rec->errors();
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].ec, make_error_code(errc::not_member));
+  EXPECT_EQ(errs[0].ref, "join");
+  EXPECT_EQ(errs[0].rid, "x");
+  // Not subscribed: bob and carol's messages never reach alice.
+  send_sync(e, "bob", "dm:bob:carol", "secret");
+  std::this_thread::sleep_for(30ms);
+  settle(e, a);
+  EXPECT_EQ(a.rec->frames().size(), 1u);
+  // Unknown group room: indistinguishable.
+  e.text(a, R"({"type":"join","room":"g:nosuchroom"})");
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return fs.size() == 2; }));
+  EXPECT_EQ(a.rec->errors()[1].ec, make_error_code(errc::not_member));
+}
+
+TEST(ConnectionFrames, BadFramesAreBadRequestWithRefAndRid) {
+  env e;
+  auto a = e.connect("alice", "s1");
+  e.text(a, "{oops");
+  e.text(a, R"({"type":"nope","rid":"r1"})");
+  e.text(a, R"({"type":"send","room":"dm:bob:alice","text":"x","cid":"c1"})");
+  e.text(a, "");  // plain text, no default room
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return fs.size() == 4; }));
+  auto errs = a.rec->errors();
+  ASSERT_EQ(errs.size(), 4u);
+  for (const auto& er : errs) EXPECT_EQ(er.ec, make_error_code(errc::bad_request));
+  EXPECT_EQ(errs[0].ref, std::nullopt);
+  EXPECT_EQ(errs[1].ref, "nope");
+  EXPECT_EQ(errs[1].rid, "r1");
+  EXPECT_EQ(errs[2].ref, "c1");
+  EXPECT_EQ(errs[3].ref, std::nullopt);  // plain text
+}
+
+TEST(ConnectionFrames, SendErrors) {
+  auto opts = env::default_options();
+  opts.max_text_bytes = 10;
+  opts.send_rate = 1;  // burst of 2
+  env e(opts);
+  auto a = e.connect("alice", "s1");
+  e.text(a, R"({"type":"send","room":"dm:alice:bob","text":"01234567890","cid":"big"})");
+  e.text(a, R"({"type":"send","room":"dm:alice:bob","text":"","cid":"empty"})");
+  e.text(a, R"({"type":"send","room":"dm:bob:carol","text":"x","cid":"nm"})");
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return fs.size() == 3; }));
+  auto errs = a.rec->errors();
+  EXPECT_EQ(errs[0].ec, make_error_code(errc::too_large));
+  EXPECT_EQ(errs[0].ref, "big");
+  EXPECT_EQ(errs[1].ec, make_error_code(errc::bad_request));
+  EXPECT_EQ(errs[2].ec, make_error_code(errc::not_member));
+  EXPECT_EQ(errs[2].ref, "nm");
+  for (int i = 0; i < 3; ++i)
+    e.text(a, R"({"type":"send","room":"dm:alice:bob","text":"x","cid":"k)" + std::to_string(i) +
+                  R"("})");
+  ASSERT_TRUE(a.rec->wait(
+      [](const auto& fs) { return count_type(fs, "ack") == 2 && count_type(fs, "error") == 4; }));
+  EXPECT_EQ(count_type(a.rec->frames(), "ack"), 2u);
+  errs = a.rec->errors();
+  ASSERT_EQ(errs.size(), 4u);
+  EXPECT_EQ(errs[3].ec, make_error_code(errc::rate_limited));
+  EXPECT_EQ(errs[3].ref, "k2");
+  // A repeat of a stored cid is answered with its ack even with an empty bucket.
+  e.text(a, R"({"type":"send","room":"dm:alice:bob","text":"x","cid":"k0"})");
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return count_type(fs, "ack") == 3; }));
+  EXPECT_EQ(of_type(a, "ack").back().at("seq"), 1);
+}
+
+TEST(ConnectionFrames, PingPong) {
+  env e;
+  auto a = e.connect("alice", "s1");
+  auto t0 = now_ms();
+  e.text(a, R"({"type":"ping","rid":"p"})");
+  auto p = of_type(a, "pong");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].at("rid"), "p");
+  EXPECT_GE(p[0].at("server_time").as_int64(), t0);
+}
+
+TEST(ConnectionFrames, HistoryRequest) {
+  env e;
+  for (int i = 1; i <= 10; ++i) e.append(R, "bob", "m" + std::to_string(i));
+  auto a = e.connect("alice", "s1");
+  e.text(a, R"({"type":"history","room":")" + R + R"(","before":8,"limit":3,"rid":"h"})");
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return count_type(fs, "history") == 1; }));
+  auto h = of_type(a, "history")[0];
+  EXPECT_EQ(h.at("rid"), "h");
+  EXPECT_EQ(h.at("more"), true);
+  const auto& arr = h.at("messages").as_array();
+  ASSERT_EQ(arr.size(), 3u);
+  EXPECT_EQ(arr[0].as_object().at("seq"), 5);
+  EXPECT_EQ(arr[2].as_object().at("seq"), 7);
+  // history does not subscribe.
+  send_sync(e, "bob", R, "m11");
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return count_type(fs, "notify") == 1; }));
+  EXPECT_EQ(count_type(a.rec->frames(), "message"), 0u);
+}
+
+TEST(ConnectionFrames, AuthRefresh) {
+  env e;
+  auto a = e.connect("alice", "s1");
+  auto exp_s = now_ms() / 1000 + 7200;
+  e.text(a, R"({"type":"auth","rid":"a1","token":")" + auth::mint_hs256(k_secret, "alice", exp_s) +
+                R"("})");
+  auto ok = of_type(a, "auth_ok");
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_EQ(ok[0].at("exp"), exp_s * 1000);
+  EXPECT_EQ(ok[0].at("rid"), "a1");
+  e.text(a, R"({"type":"auth","token":")" + auth::mint_hs256(k_secret, "mallory", exp_s) + R"("})");
+  e.text(a, R"({"type":"auth","token":")" + auth::mint_hs256("wrong", "alice", exp_s) + R"("})");
+  auto errs = a.rec->errors();
+  ASSERT_EQ(errs.size(), 2u);
+  for (const auto& er : errs) {
+    EXPECT_EQ(er.ec, make_error_code(errc::unauthorized));
+    EXPECT_EQ(er.ref, "auth");
+  }
+}
+
+TEST(ConnectionFrames, TokenExpiryIsReported) {
+  auto opts = env::default_options();
+  opts.jwt_skew_ms = 0;
+  env e(opts);
+  auto a = e.connect("alice", "s1", std::nullopt, now_ms() + 80);
+  ASSERT_TRUE(a.rec->wait([](const auto& fs) { return !fs.empty(); }, 3s));
+  auto errs = a.rec->errors();
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].ec, make_error_code(errc::token_expired));
+}
+
+TEST(ConnectionFrames, ErrorFloodClosesWith1008) {
+  env e;
+  auto a = e.connect("alice", "s1");
+  for (int i = 0; i < 100; ++i) e.text(a, "{bad");
+  EXPECT_TRUE(a.rec->closes().empty());
+  e.text(a, "{bad");
+  EXPECT_EQ(a.rec->closes(), (std::vector<int>{1008}));
+}
+
+TEST(ConnectionFrames, StoppedConnectionIgnoresEverything) {
+  env e;
+  auto a = e.connect("alice", "s1");
+  e.join(a, R);
+  e.on_strand(a, [c = a.conn] { c->stop(); });
+  e.on_strand(a, [c = a.conn] { c->stop(); });  // idempotent
+  auto before = a.rec->frames().size();
+  e.text(a, R"({"type":"ping"})");
+  send_sync(e, "bob", R, "after stop");
+  std::this_thread::sleep_for(30ms);
+  settle(e, a);
+  EXPECT_EQ(a.rec->frames().size(), before);
+  EXPECT_EQ(e.svc().routes().connection_count(), 0u);
+}
+
+}  // namespace
+}  // namespace parley::chat::testing
