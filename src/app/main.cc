@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
   srv->set_node_id(copts.node_id);
   if (auto r = b->start(); !r) return fail("bus: " + r.error().message());
   srv->set_bus_state(b->state());
+  svc->start_membership_refresh();
   srv->run();
 
   std::printf("parleyd listening on %s:%u\n", cfg->listen_host.c_str(), port.value());

@@ -65,6 +65,28 @@ std::string metrics::render() const {
   errors.render(out, "parley_errors_total", "code", "Errors answered, by wire code.");
   store_append_latency.render(out, "parley_store_append_seconds",
                               "Time from queueing an append to its commit.");
+  one(out, "parley_kafka_up", "gauge", "1 while a Kafka broker answers, else 0.", kafka_up);
+  one(out, "parley_kafka_producer_queue", "gauge",
+      "Records handed to the Kafka producer and not yet acknowledged.", kafka_producer_queue);
+  one(out, "parley_kafka_consumer_lag", "gauge",
+      "Records between the consumer's positions and the partitions' high watermarks.",
+      kafka_consumer_lag);
+  one(out, "parley_kafka_records_produced_total", "counter",
+      "Records the Kafka brokers acknowledged.", kafka_records_produced);
+  one(out, "parley_kafka_produce_failed_total", "counter",
+      "Records not produced: queue full, bus stopped or delivery failed.", kafka_produce_failed);
+  one(out, "parley_kafka_records_received_total", "counter", "Records read from the topic.",
+      kafka_records_received);
+  one(out, "parley_kafka_bad_records_total", "counter",
+      "Records read from the topic that did not decode and were skipped.", kafka_bad_records);
+  one(out, "parley_kafka_own_records_dropped_total", "counter",
+      "This node's own records read back from the topic and dropped.", kafka_own_records_dropped);
+  kafka_produce_latency.render(out, "parley_kafka_produce_seconds",
+                               "Time from publishing a record to its delivery report.");
+  one(out, "parley_outbox_republished_total", "counter",
+      "Stored messages the outbox relay published again.", outbox_republished);
+  one(out, "parley_outbox_confirmed_total", "counter",
+      "Outbox rows removed after the bus acknowledged their record.", outbox_confirmed);
   return out;
 }
 

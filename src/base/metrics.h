@@ -49,6 +49,18 @@ struct metrics {
   std::atomic<std::uint64_t> duplicates_dropped{0};   // records at or below a session's seq
   labeled_counter errors;                             // error frames / HTTP errors by code
   histogram store_append_latency;                     // queue + commit, per append
+  // cluster bus (src/bus/kafka_bus.cc) and outbox relay (src/chat/outbox_relay.cc)
+  std::atomic<std::int64_t> kafka_up{0};                   // gauge: 1 while a broker answers
+  std::atomic<std::int64_t> kafka_producer_queue{0};       // gauge: records awaiting a report
+  std::atomic<std::int64_t> kafka_consumer_lag{0};         // gauge: records behind the ends
+  std::atomic<std::uint64_t> kafka_records_produced{0};    // delivery reports ok
+  std::atomic<std::uint64_t> kafka_produce_failed{0};      // queue full, stopped, report failed
+  std::atomic<std::uint64_t> kafka_records_received{0};    // records read from the topic
+  std::atomic<std::uint64_t> kafka_bad_records{0};         // records that did not decode
+  std::atomic<std::uint64_t> kafka_own_records_dropped{0}; // this node's records read back
+  histogram kafka_produce_latency;                         // publish -> delivery report
+  std::atomic<std::uint64_t> outbox_republished{0};        // records the relay published
+  std::atomic<std::uint64_t> outbox_confirmed{0};          // outbox rows removed
 
   std::string render() const;
 };

@@ -54,6 +54,11 @@ class bus {
   // (synchronously, on the publishing thread: local delivery never waits for the network)
   // and other nodes' ones as they arrive.
   virtual void set_subscriber(subscriber s) = 0;
+  // Called on a bus thread when a published `message` record is durably on the bus (ok)
+  // or was given up on (not ok). The outbox relay uses it; buses with nothing to confirm
+  // (local_bus) never call it. Set before start().
+  using delivery_callback = std::function<void(const record_ptr&, bool ok)>;
+  virtual void set_delivery_callback(delivery_callback cb) {}
   virtual result<void> start() = 0;
   virtual void publish(record_ptr r) = 0;
   // For /readyz and /metrics: "up" / "down" / "local".

@@ -23,22 +23,26 @@ void membership_cache::put(const std::string& room, member_set members) {
 }
 
 // add/remove copy the set (copy-on-write) so readers holding the old pointer stay valid.
-void membership_cache::add(const std::string& room, const std::string& user) {
+bool membership_cache::add(const std::string& room, const std::string& user) {
   std::lock_guard lock(mu_);
   auto it = rooms_.find(room);
-  if (it == rooms_.end() || it->second.members->count(user)) return;
+  if (it == rooms_.end()) return true;
+  if (it->second.members->count(user)) return false;
   auto next = std::make_shared<member_set>(*it->second.members);
   next->insert(user);
   it->second.members = std::move(next);
+  return true;
 }
 
-void membership_cache::remove(const std::string& room, const std::string& user) {
+bool membership_cache::remove(const std::string& room, const std::string& user) {
   std::lock_guard lock(mu_);
   auto it = rooms_.find(room);
-  if (it == rooms_.end() || !it->second.members->count(user)) return;
+  if (it == rooms_.end()) return true;
+  if (!it->second.members->count(user)) return false;
   auto next = std::make_shared<member_set>(*it->second.members);
   next->erase(user);
   it->second.members = std::move(next);
+  return true;
 }
 
 void membership_cache::forget(const std::string& room) {

@@ -26,8 +26,11 @@ class membership_cache {
   // Like get(), but also returns expired entries (for best-effort uses such as notify).
   member_set_ptr get_stale(const std::string& room) const;
   void put(const std::string& room, member_set members);
-  void add(const std::string& room, const std::string& user);
-  void remove(const std::string& room, const std::string& user);
+  // add/remove return whether the change is news: true when the room is not cached or the
+  // user's membership changed, false when the cache already reflected it (the change was
+  // applied before, e.g. by the refresher or by this node's own publish).
+  bool add(const std::string& room, const std::string& user);
+  bool remove(const std::string& room, const std::string& user);
   void forget(const std::string& room);
 
  private:

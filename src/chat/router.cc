@@ -38,6 +38,14 @@ void router::unsubscribe(const std::string& room, const connection* c) {
   if (it->second.empty()) rooms_.erase(it);
 }
 
+std::vector<std::string> router::joined_group_rooms() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [room, m] : rooms_)
+    if (!ids::is_direct(room)) out.push_back(room);
+  return out;
+}
+
 std::size_t router::connection_count() const {
   std::shared_lock lock(mu_);
   std::size_t n = 0;
@@ -121,8 +129,10 @@ void router::dispatch(const bus::record_ptr& r) {
     }
     case bus::kind::membership: {
       bool add = r->op == "add";
-      if (add) members_.add(r->room, r->user);
-      else members_.remove(r->room, r->user);
+      // Apply to the cache; a change the cache already shows was announced before (this
+      // node's own publish, or the membership refresher): do not notify twice.
+      bool news = add ? members_.add(r->room, r->user) : members_.remove(r->room, r->user);
+      if (!news) break;
       {
         std::shared_lock lock(mu_);
         if (auto it = users_.find(r->user); it != users_.end()) collect(it->second, others);

@@ -12,6 +12,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "bus/bus.h"
 #include "chat/frames.h"
@@ -34,6 +35,8 @@ class router {
   void dispatch(const bus::record_ptr& r);
 
   std::size_t connection_count() const;
+  // Group rooms that at least one local connection joined (for the membership refresher).
+  std::vector<std::string> joined_group_rooms() const;
 
  private:
   using conn_map = std::unordered_map<const connection*, std::weak_ptr<connection>>;

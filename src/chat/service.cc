@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 #include <algorithm>
+#include <thread>
 #include <set>
 
 #include "base/clock.h"
@@ -27,7 +28,52 @@ service::service(store::store& st, bus::bus& b, std::shared_ptr<const auth::veri
 service::~service() { stop(); }
 
 void service::stop() {
+  {
+    std::lock_guard lock(refresh_mu_);
+    stopping_ = true;
+  }
+  refresh_cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
   pool_.join();
+}
+
+void service::start_membership_refresh(std::chrono::milliseconds every) {
+  refresher_ = std::thread([this, every] {
+    std::unique_lock lock(refresh_mu_);
+    while (!refresh_cv_.wait_for(lock, every, [this] { return stopping_; })) {
+      lock.unlock();
+      refresh_memberships();
+      lock.lock();
+    }
+  });
+}
+
+void service::refresh_memberships() {
+  for (const auto& room : router_.joined_group_rooms()) {
+    auto fresh = store_.members(room);
+    if (!fresh) continue;  // store down: keep what we have, try again next round
+    member_set now(fresh.value().begin(), fresh.value().end());
+    if (auto old = members_.get_stale(room)) {
+      // Changes this node has not heard of on the bus (e.g. Kafka down): announce them
+      // locally, so a removed member stops receiving here too.
+      for (const auto& u : *old)
+        if (!now.count(u)) publish_local_membership(room, u, "remove");
+      for (const auto& u : now)
+        if (!old->count(u)) publish_local_membership(room, u, "add");
+    }
+    members_.put(room, std::move(now));
+  }
+}
+
+void service::publish_local_membership(const std::string& room, const std::string& user,
+                                       const char* op) {
+  auto r = std::make_shared<bus::record>();
+  r->k = bus::kind::membership;
+  r->room = room;
+  r->user = user;
+  r->op = op;
+  r->node = opts_.node_id;
+  router_.dispatch(r);
 }
 
 void service::on_record(const bus::record_ptr& r) { router_.dispatch(r); }
@@ -150,7 +196,9 @@ result<store::room> service::create_room(const std::string& caller, const std::s
     auto r = store_.create_group(id, name, caller, list, now_ms());
     if (!r && r.error() == store::errc::conflict) continue;  // id collision: try another
     if (!r) return from_store(r.error());
-    members_.put(id, member_set(all.begin(), all.end()));
+    // Cache the creator only: each member's `add` record below fills in the rest and
+    // notifies that member's connections (the router notifies only on news).
+    members_.put(id, member_set{caller});
     for (const auto& u : list)
       if (u != caller) publish_membership(id, u, "add", 0, caller);
     return r;
@@ -190,7 +238,6 @@ result<store::room> service::add_member(const std::string& caller, const std::st
   auto added = store_.add_member(room, user, now_ms());
   if (!added) return from_store(added.error());
   if (added.value()) {
-    members_.add(room, user);
     publish_membership(room, user, "add", before.last_seq, caller);
   }
   auto after = store_.get_room(room);
@@ -210,7 +257,6 @@ result<store::room> service::remove_member(const std::string& caller, const std:
   auto removed = store_.remove_member(room, user);
   if (!removed) return from_store(removed.error());
   if (!removed.value()) return errc::not_found;
-  members_.remove(room, user);
   publish_membership(room, user, "remove", before.last_seq, caller);
   auto after = store_.get_room(room);
   if (!after) return from_store(after.error());

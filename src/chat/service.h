@@ -6,6 +6,10 @@
 // BLOCKING read or write the store: call them on blocking_pool(), never on a network
 // thread. Everything else is thread-safe and non-blocking.
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -93,11 +97,19 @@ class service {
                                std::optional<std::int64_t> before,
                                std::optional<std::int64_t> after, int limit);
 
-  // Stops the blocking pool after the work queued on it. Idempotent.
+  // Re-reads the membership of every group room a local connection joined, every
+  // `every`, and applies changes the bus did not bring (architecture.md "Membership").
+  void start_membership_refresh(std::chrono::milliseconds every = std::chrono::seconds(2));
+  // One refresh round (BLOCKING); exposed for tests.
+  void refresh_memberships();
+
+  // Stops the refresher and the blocking pool after the work queued on it. Idempotent.
   void stop();
 
  private:
   void on_record(const bus::record_ptr& r);
+  void publish_local_membership(const std::string& room, const std::string& user,
+                                const char* op);
   void publish_membership(const std::string& room, const std::string& user, const char* op,
                           std::int64_t last_seq, const std::string& by);
 
@@ -109,6 +121,10 @@ class service {
   rate_limiter limits_;
   router router_;
   boost::asio::thread_pool pool_;
+  std::thread refresher_;
+  std::mutex refresh_mu_;
+  std::condition_variable refresh_cv_;
+  bool stopping_ = false;
 };
 
 }  // namespace parley::chat

@@ -91,8 +91,10 @@ class websocket_session final : public chat::emitter,
     closing_ = true;
     queue_.push_back(item{nullptr, code, std::string(reason.substr(0, 120)), false});
     write_next();
-    // A peer that never reads (or never answers the close) is cut off.
-    close_timer_.expires_after(std::chrono::seconds(5));
+    // A peer that never reads (or never answers the close) is cut off. Generous, so that a
+    // reader that was only slow still finds the close frame (and its code) when it resumes;
+    // meanwhile the session holds at most the one write in flight.
+    close_timer_.expires_after(std::chrono::seconds(30));
     close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (!ec) self->hard_close();
     });

@@ -3,6 +3,7 @@
 
 #include <string_view>
 
+#include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 #include "store/store.h"
 
@@ -24,8 +25,9 @@ result<std::unique_ptr<store>> make_store(const options& opts, std::string& why)
     return sqlite_store::open(std::string(path), opts, why);
   }
   if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
-    why = "store url: the PostgreSQL backend is not built yet; use sqlite:PATH";
-    return make_error_code(errc::invalid);
+    // A libpq connection URI; `?options=-csearch_path%3Dmy_schema` picks (and creates) the
+    // schema. Messages name user, host, port and database only, never the password.
+    return postgres_store::open(opts, why);
   }
   // Never echo the whole url: it may hold credentials.
   auto colon = url.find(':');

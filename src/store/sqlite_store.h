@@ -59,6 +59,14 @@ class sqlite_store final : public store {
                                 std::int64_t seq) override;
   result<std::optional<message>> find_cid(const std::string& room_id, const std::string& sender,
                                           const std::string& cid) override;
+  // Embedded mode has no external bus: no outbox.
+  result<std::vector<message>> outbox_claim(int, std::chrono::milliseconds,
+                                            std::chrono::milliseconds) override {
+    return std::vector<message>{};
+  }
+  result<void> outbox_done(const std::vector<std::pair<std::string, std::int64_t>>&) override {
+    return success();
+  }
   result<void> ping() override;
   void close() override;
 

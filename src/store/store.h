@@ -1,13 +1,14 @@
 #pragma once
 // The store: source of truth for rooms, members, messages, their order (`seq`) and read
-// markers. One interface, one implementation per backend (sqlite_store; postgres_store
-// later), chosen at wiring time by make_store(). The same contract test suite
+// markers. One interface, one implementation per backend (sqlite_store, postgres_store),
+// chosen at wiring time by make_store(). The same contract test suite
 // (tests/store/store_contract_test.cc) runs against every backend.
 //
 // Threads: every member function is thread-safe. append() never blocks: it queues the
 // request for the writer, which group-commits everything queued in one transaction and
 // then runs the callbacks. Every other function BLOCKS on the database: call it from a
 // blocking pool, never from a network thread.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -157,6 +158,17 @@ class store {
                                                   const std::string& sender,
                                                   const std::string& cid) = 0;
 
+  // Outbox (cluster mode, architecture.md): with options.outbox set, every new message
+  // also gets an outbox row written in its own transaction, removed by outbox_done() once
+  // the bus has the record. outbox_claim() leases up to `limit` rows older than `min_age`
+  // that no unexpired lease holds (FOR UPDATE SKIP LOCKED where the backend has it), for
+  // `lease`, and returns their messages, oldest first; rows of a dead node are claimed by
+  // the others once their lease runs out. Backends without an outbox (SQLite: embedded mode
+  // has no external bus) return an empty list and ignore outbox_done().
+  virtual result<std::vector<message>> outbox_claim(int limit, std::chrono::milliseconds min_age,
+                                                    std::chrono::milliseconds lease) = 0;
+  virtual result<void> outbox_done(const std::vector<std::pair<std::string, std::int64_t>>& keys) = 0;
+
   // Cheap round trip to the database (readiness).
   virtual result<void> ping() = 0;
 
@@ -166,9 +178,12 @@ class store {
 };
 
 struct options {
-  std::string url;  // "sqlite:PATH" (later "postgresql://...")
+  // "sqlite:PATH", or a libpq URI "postgresql://user@host:port/db" (also "postgres://");
+  // `?options=-csearch_path%3Dmy_schema` puts the tables in my_schema (created if missing).
+  std::string url;
   int readers = 4;  // reader connections / pool size
   int max_batch = 512;  // appends committed in one transaction at most
+  bool outbox = false;  // write outbox rows (cluster mode)
 };
 
 // Opens the backend named by options.url, applies pending migrations, starts the writer.

@@ -26,9 +26,6 @@ using namespace std::chrono_literals;
 constexpr auto k_hello_timeout = 10s;
 // How often the loop looks at the signal flag.
 constexpr auto k_poll = 100ms;
-// A `more: true` history frame is taken as the last one of its join when no further frame
-// arrives within this time (the protocol does not say what earlier frames carry).
-constexpr auto k_rejoin_quiet = 200ms;
 
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
@@ -80,8 +77,10 @@ class tailer {
           if (m.is_object()) print(m.get_object());
         }
       }
+      // Only the last frame of a join's replay can say more: true (docs/protocol.md,
+      // section 8): the replay stopped at replay_max and we are not subscribed.
       auto* more = f.if_contains("more");
-      rejoin_pending_ = follow_more_ && more && more->is_bool() && more->get_bool();
+      if (follow_more_ && more && more->is_bool() && more->get_bool()) join(last_seq_);
     } else if (type == "message") {
       if (!ready_) return std::nullopt;
       json::object m = f;
@@ -91,16 +90,11 @@ class tailer {
     return std::nullopt;
   }
 
-  // Called when no frame arrived for `quiet`.
-  void on_quiet(std::chrono::milliseconds quiet) {
-    if (rejoin_pending_ && quiet >= k_rejoin_quiet) join(last_seq_);
-  }
 
  private:
   void join(std::int64_t since) {
     rid_ = "tail-" + std::to_string(++joins_);
     ready_ = false;
-    rejoin_pending_ = false;
     c_.send_json({{"type", "join"}, {"room", room_}, {"since", since}, {"rid", rid_}});
   }
 
@@ -116,7 +110,6 @@ class tailer {
   bool follow_more_;
   std::string rid_;    // of the join whose frames count ("" = the connect-time join)
   bool ready_ = true;  // that join's `joined` has arrived
-  bool rejoin_pending_ = false;
   int joins_ = 0;
   std::int64_t last_seq_ = 0;
 };
@@ -157,7 +150,6 @@ int run_tail(const tail_options& o) {
   }
 
   tailer tail(*c, room, o.since);
-  auto quiet = 0ms;
   while (!g_stop.load()) {
     auto text = c->recv(k_poll);
     if (!text) {
@@ -166,11 +158,8 @@ int run_tail(const tail_options& o) {
         return failure("tail", "connection closed by server (code " +
                                    (code ? std::to_string(*code) : std::string("?")) + ")");
       }
-      quiet += k_poll;
-      tail.on_quiet(quiet);
       continue;
     }
-    quiet = 0ms;
     boost::system::error_code ec;
     json::value v = json::parse(*text, ec);
     if (ec || !v.is_object()) continue;

@@ -220,4 +220,40 @@ bus::record_ptr env::record_of(const store::message& m) {
   return r;
 }
 
+// ---- helpers -----------------------------------------------------------------------------
+
+json::value js(std::string_view s) { return json::value(json::string(s)); }
+
+std::vector<std::int64_t> iota_seqs(std::int64_t first, std::int64_t last) {
+  std::vector<std::int64_t> v;
+  for (auto s = first; s <= last; ++s) v.push_back(s);
+  return v;
+}
+
+bool has_live(const recorder& rec, const std::string& room, std::size_t n) {
+  return rec.wait([&](const auto& fs) { return live_seqs(fs, room).size() >= n; });
+}
+
+std::vector<json::object> of_type(const client& c, const std::string& type) {
+  std::vector<json::object> out;
+  for (auto& o : parse_all(c.rec->frames()))
+    if (type_of(o) == type) out.push_back(std::move(o));
+  return out;
+}
+
+store::message send_sync(env& e, const std::string& user, const std::string& room,
+                         const std::string& text, std::optional<std::string> cid) {
+  std::promise<result<store::append_result>> p;
+  e.svc().send(send_request{user, room, text, std::move(cid), ""},
+               [&](result<store::append_result> r) { p.set_value(std::move(r)); });
+  auto r = p.get_future().get();
+  EXPECT_TRUE(r) << (r ? "" : r.error().message());
+  return r ? r.value().msg : store::message{};
+}
+
+void settle(env& e, const client& c) {
+  e.on_strand(c, [] {});
+  e.on_strand(c, [] {});
+}
+
 }  // namespace parley::chat::testing

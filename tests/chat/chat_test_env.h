@@ -112,4 +112,18 @@ class env {
   std::vector<client> clients_;
 };
 
+inline const std::string R = "dm:alice:bob";  // the room most tests use
+
+// boost::json::value compares with json values and literals, not std::string.
+boost::json::value js(std::string_view s);
+std::vector<std::int64_t> iota_seqs(std::int64_t first, std::int64_t last);
+bool has_live(const recorder& rec, const std::string& room, std::size_t n);
+std::vector<boost::json::object> of_type(const client& c, const std::string& type);
+// Sends through the service (as the HTTP API or another connection would) and waits.
+store::message send_sync(env& e, const std::string& user, const std::string& room,
+                         const std::string& text, std::optional<std::string> cid = {});
+// Two barriers: the first runs after any handler in flight on the strand, the second
+// after whatever that handler posted to the strand.
+void settle(env& e, const client& c);
+
 }  // namespace parley::chat::testing

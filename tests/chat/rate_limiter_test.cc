@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 namespace parley::chat {
 namespace {
@@ -76,8 +78,7 @@ TEST(RateLimiter, BucketsAndUsersAreIndependent) {
 }
 
 TEST(RateLimiter, ConcurrentTakesNeverExceedTheBurst) {
-  rate_limiter rl(0.001, 0.001);  // effectively no refill: burst of 0.002 -> 0 tokens
-  rate_limiter big(500, 500);     // burst 1000
+  rate_limiter big(500, 500);  // burst 1000
   std::atomic<int> taken{0};
   std::vector<std::thread> ts;
   for (int t = 0; t < 4; ++t)
@@ -89,7 +90,12 @@ TEST(RateLimiter, ConcurrentTakesNeverExceedTheBurst) {
   // 1000 burst + at most a few refilled during the run.
   EXPECT_GE(taken.load(), 1000);
   EXPECT_LE(taken.load(), 1000 + 200);
+}
+
+TEST(RateLimiter, BurstBelowOneTokenTakesNothing) {
+  rate_limiter rl(0.25, 0.25);  // burst 0.5 tokens
   EXPECT_FALSE(rl.try_take("alice", bucket::send));
+  EXPECT_FALSE(rl.try_take("alice", bucket::other));
 }
 
 }  // namespace

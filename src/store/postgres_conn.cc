@@ -1,0 +1,243 @@
+#include "store/postgres_conn.h"
+
+#include <libpq-fe.h>
+
+#include <charconv>
+
+namespace parley::store::pg {
+namespace {
+
+// libpq messages end with a newline (and may span lines): keep one readable line.
+std::string one_line(const char* msg) {
+  std::string s = msg ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  for (auto& ch : s)
+    if (ch == '\n' || ch == '\t') ch = ' ';
+  return s;
+}
+
+void quiet_notices(void*, const char*) {}  // "relation already exists, skipping" etc.
+
+struct conninfo_deleter {
+  void operator()(PQconninfoOption* o) const noexcept { PQconninfoFree(o); }
+};
+
+}  // namespace
+
+errc map_sqlstate(std::string_view s) noexcept {
+  if (s == "23505") return errc::conflict;             // unique_violation
+  if (s == "23503") return errc::not_found;            // foreign_key_violation
+  if (s.starts_with("08")) return errc::unavailable;   // connection exception
+  if (s.starts_with("53")) return errc::unavailable;   // insufficient resources
+  if (s.starts_with("57P")) return errc::unavailable;  // admin/crash shutdown, cannot connect now
+  if (s == "40001" || s == "40P01") return errc::unavailable;  // serialization, deadlock
+  if (s == "55P03" || s == "57014") return errc::unavailable;  // lock not available, cancel
+  if (s == "25006") return errc::unavailable;                  // read-only transaction (standby)
+  return errc::internal;
+}
+
+result<std::string> describe_url(const std::string& url, std::string& why) {
+  char* err = nullptr;
+  std::unique_ptr<PQconninfoOption, conninfo_deleter> opts(PQconninfoParse(url.c_str(), &err));
+  if (!opts) {
+    // libpq's message may quote a piece of the url (a password among them): leave it out.
+    if (err) PQfreemem(err);
+    why = "store url: not a valid PostgreSQL connection url (postgresql://user@host:port/db)";
+    return make_error_code(errc::invalid);
+  }
+  std::string user, host, port, db;
+  for (auto* o = opts.get(); o->keyword; ++o) {
+    if (!o->val) continue;
+    std::string_view k = o->keyword;
+    if (k == "user") user = o->val;
+    if (k == "host" || (k == "hostaddr" && host.empty())) host = o->val;
+    if (k == "port") port = o->val;
+    if (k == "dbname") db = o->val;
+  }
+  std::string out;
+  if (!user.empty()) out += user + "@";
+  out += host.empty() ? "localhost" : host;
+  if (!port.empty()) out += ":" + port;
+  if (!db.empty()) out += "/" + db;
+  return out;
+}
+
+// ---- rows ---------------------------------------------------------------------------------
+
+void rows::deleter::operator()(pg_result* r) const noexcept { PQclear(r); }
+
+int rows::size() const noexcept { return r_ ? PQntuples(r_.get()) : 0; }
+
+std::int64_t rows::affected() const noexcept {
+  if (!r_) return 0;
+  std::string_view s = PQcmdTuples(r_.get());
+  std::int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+bool rows::is_null(int row, int col) const noexcept { return PQgetisnull(r_.get(), row, col); }
+
+std::string_view rows::text(int row, int col) const noexcept {
+  return {PQgetvalue(r_.get(), row, col),
+          static_cast<std::size_t>(PQgetlength(r_.get(), row, col))};
+}
+
+std::optional<std::string> rows::opt_str(int row, int col) const {
+  if (is_null(row, col)) return std::nullopt;
+  return str(row, col);
+}
+
+std::int64_t rows::i64(int row, int col) const noexcept {
+  auto s = text(row, col);
+  std::int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+// ---- params -------------------------------------------------------------------------------
+
+params& params::add(std::string_view v) {
+  v_.emplace_back(std::string(v));
+  return *this;
+}
+
+params& params::add(std::int64_t v) {
+  v_.emplace_back(std::to_string(v));
+  return *this;
+}
+
+params& params::add(const std::optional<std::string>& v) {
+  v_.push_back(v);
+  return *this;
+}
+
+params& params::add_array(const std::vector<std::string>& v) {
+  std::string lit = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) lit += ',';
+    lit += '"';
+    for (char ch : v[i]) {
+      if (ch == '"' || ch == '\\') lit += '\\';
+      lit += ch;
+    }
+    lit += '"';
+  }
+  lit += '}';
+  v_.emplace_back(std::move(lit));
+  return *this;
+}
+
+params& params::add_array(const std::vector<std::int64_t>& v) {
+  std::string lit = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) lit += ',';
+    lit += std::to_string(v[i]);
+  }
+  lit += '}';
+  v_.emplace_back(std::move(lit));
+  return *this;
+}
+
+// ---- conn ---------------------------------------------------------------------------------
+
+conn::~conn() { PQfinish(c_); }
+
+result<std::unique_ptr<conn>> conn::connect(const std::string& url, std::string& why) {
+  BOOST_OUTCOME_TRY(auto target, describe_url(url, why));
+  // Defaults first: expanded url settings (the last keyword) override them.
+  const char* keys[] = {
+      "connect_timeout",  "application_name", "keepalives_idle", "keepalives_interval",
+      "keepalives_count", "tcp_user_timeout", "dbname",          nullptr};
+  const char* vals[] = {"5", "parley", "10", "5", "3", "30000", url.c_str(), nullptr};
+  PGconn* c = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
+  if (!c) {
+    why = "cannot connect to PostgreSQL at " + target + ": out of memory";
+    return make_error_code(errc::unavailable);
+  }
+  if (PQstatus(c) != CONNECTION_OK) {
+    why = "cannot connect to PostgreSQL at " + target + ": " + one_line(PQerrorMessage(c));
+    PQfinish(c);
+    return make_error_code(errc::unavailable);
+  }
+  PQsetNoticeProcessor(c, quiet_notices, nullptr);
+  return std::unique_ptr<conn>(new conn(c));
+}
+
+void conn::note_connection_error() {
+  error_ = one_line(PQerrorMessage(c_));
+  sqlstate_.clear();
+}
+
+result<rows> conn::finish(PGresult* r) {
+  if (!r) {
+    note_connection_error();
+    return make_error_code(errc::unavailable);
+  }
+  rows out(r);
+  auto st = PQresultStatus(r);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+    error_.clear();
+    sqlstate_.clear();
+    return out;
+  }
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  sqlstate_ = state ? state : "";
+  error_ = one_line(PQresultErrorMessage(r));
+  if (PQstatus(c_) != CONNECTION_OK) return make_error_code(errc::unavailable);
+  if (sqlstate_.empty()) return make_error_code(errc::internal);
+  return make_error_code(map_sqlstate(sqlstate_));
+}
+
+result<rows> conn::exec(const char* sql) { return finish(PQexec(c_, sql)); }
+
+result<rows> conn::query(const std::string& sql, const params& p) {
+  auto it = prepared_.find(sql);
+  if (it == prepared_.end()) {
+    std::string name = "p" + std::to_string(prepared_.size() + 1);
+    BOOST_OUTCOME_TRY(finish(PQprepare(c_, name.c_str(), sql.c_str(), 0, nullptr)));
+    it = prepared_.emplace(sql, std::move(name)).first;
+  }
+  const auto& v = p.values();
+  std::vector<const char*> ptrs;
+  ptrs.reserve(v.size());
+  for (const auto& x : v) ptrs.push_back(x ? x->c_str() : nullptr);
+  return finish(PQexecPrepared(c_, it->second.c_str(), static_cast<int>(ptrs.size()), ptrs.data(),
+                               nullptr, nullptr, 0));
+}
+
+bool conn::alive() noexcept {
+  if (PQstatus(c_) != CONNECTION_OK) return false;
+  // Reads what arrived while idle (a FATAL notice, then EOF) without blocking; libpq marks
+  // the connection bad when a read returns EOF, which takes a second read after the notice.
+  for (int i = 0; i < 2; ++i) {
+    if (!PQconsumeInput(c_)) {
+      note_connection_error();
+      return false;
+    }
+  }
+  // An idle connection has nothing to say: anything pending is the server's last words.
+  while (!PQisBusy(c_)) {
+    PGresult* r = PQgetResult(c_);
+    if (!r) break;
+    PQclear(r);
+  }
+  if (PQstatus(c_) == CONNECTION_OK) return true;
+  note_connection_error();
+  return false;
+}
+
+bool conn::in_transaction() const noexcept {
+  auto t = PQtransactionStatus(c_);
+  return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+}
+
+std::string conn::quote_ident(std::string_view name) const {
+  char* q = PQescapeIdentifier(c_, name.data(), name.size());
+  if (!q) return "\"\"";
+  std::string out = q;
+  PQfreemem(q);
+  return out;
+}
+
+}  // namespace parley::store::pg

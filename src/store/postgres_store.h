@@ -1,0 +1,149 @@
+#pragma once
+// postgres_store: the PostgreSQL backend of store.h (libpq).
+//
+// Url: postgresql://[user[:password]@]host[:port]/dbname[?param=value&...] (or postgres://),
+// any libpq connection parameter allowed. The tables live in the first schema of the
+// search_path, which the url can set: ?options=-csearch_path%3Dmy_schema. A schema named
+// there that does not exist is created at open (tests isolate themselves this way).
+//
+// Connections: one writer connection owned by the writer thread, for group commits; and a
+// pool of `readers` connections (connected on first use) for every other call: reads run
+// as single statements or, when they need one snapshot (join, get_room), in one REPEATABLE
+// READ transaction; other writes in short READ COMMITTED transactions. A connection found
+// broken is dropped and re-established on next use; a read that failed because its pooled
+// connection had died in the meantime is retried once on a fresh one. Connection failures
+// map to errc::unavailable, so a node keeps running while the database is away and recovers
+// by itself when it is back.
+//
+// Group commit: append() queues; the writer thread takes up to max_batch queued appends and
+// runs them in ONE transaction: it creates missing direct rooms (both member rows), locks
+// the batch's room rows in sorted id order (SELECT ... ORDER BY id FOR UPDATE: nodes batching
+// concurrently cannot deadlock), then runs each append inside a SAVEPOINT (a failing one is
+// rolled back alone): seq from UPDATE rooms SET last_seq = last_seq + 1 ... RETURNING, the
+// message row and, with options.outbox, its outbox row. It commits, and only then runs the
+// callbacks in queue order. If anything fails before COMMIT, the batch is retried (twice at
+// most) on a fresh transaction; if it still fails, or COMMIT fails, every append of the batch
+// fails with `unavailable`. (A connection lost during COMMIT leaves the outcome unknown; the
+// append reports unavailable and a retry with the same cid returns the stored row.)
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/postgres_conn.h"
+#include "store/store.h"
+
+namespace parley::store {
+
+class postgres_store final : public store {
+ public:
+  // Connects, applies migrations (creating the schema if needed) and starts the writer.
+  // On error sets `why` (never containing the password): unavailable when the server
+  // cannot be reached, invalid for a bad url or a schema newer than this build.
+  static result<std::unique_ptr<store>> open(const options& opts, std::string& why);
+
+  ~postgres_store() override;
+
+  void append(append_request req, append_callback cb) override;
+  result<void> ensure_direct_room(const std::string& room_id, std::int64_t now) override;
+  result<room> create_group(const std::string& room_id, const std::string& name,
+                            const std::string& creator, const std::vector<std::string>& members,
+                            std::int64_t now) override;
+  result<room> get_room(const std::string& room_id) override;
+  result<std::vector<std::string>> members(const std::string& room_id) override;
+  result<bool> is_member(const std::string& room_id, const std::string& user) override;
+  result<bool> add_member(const std::string& room_id, const std::string& user,
+                          std::int64_t now) override;
+  result<bool> remove_member(const std::string& room_id, const std::string& user) override;
+  result<std::vector<room_summary>> rooms_of(const std::string& user) override;
+  result<page> history(const std::string& room_id, std::optional<std::int64_t> before,
+                       int limit) override;
+  result<page> after(const std::string& room_id, std::int64_t after, int limit) override;
+  result<std::vector<message>> range(const std::string& room_id, std::int64_t first,
+                                     std::int64_t last) override;
+  result<join_snapshot> join(const std::string& room_id, const std::string& user,
+                             std::optional<std::int64_t> since, int limit) override;
+  result<std::int64_t> set_read(const std::string& room_id, const std::string& user,
+                                std::int64_t seq) override;
+  result<std::optional<message>> find_cid(const std::string& room_id, const std::string& sender,
+                                          const std::string& cid) override;
+  result<std::vector<message>> outbox_claim(int limit, std::chrono::milliseconds min_age,
+                                            std::chrono::milliseconds lease) override;
+  result<void> outbox_done(const std::vector<std::pair<std::string, std::int64_t>>& keys) override;
+  result<void> ping() override;
+  void close() override;
+
+ private:
+  using clock = std::chrono::steady_clock;
+  struct pending {
+    append_request req;
+    append_callback cb;
+    clock::time_point queued;
+  };
+
+  // A pool slot checked out for one call; returned on destruction. The connection is null
+  // until connected (connect()), and dropped when found broken.
+  class lease {
+   public:
+    lease(postgres_store& s, std::unique_ptr<pg::conn> c) : s_(s), c_(std::move(c)) {}
+    lease(const lease&) = delete;
+    ~lease();
+    // A live connection, (re)connecting if needed; `fresh` says it was just opened.
+    result<pg::conn*> connect(bool& fresh);
+    void drop() noexcept { c_.reset(); }
+
+   private:
+    postgres_store& s_;
+    std::unique_ptr<pg::conn> c_;
+  };
+  enum class txn { none, read, write };
+
+  // Creates missing direct rooms with their member rows (postgres_store.cc).
+  static const std::string k_create_direct_rooms;
+
+  postgres_store(std::unique_ptr<pg::conn> writer, const options& opts, std::string target);
+
+  lease acquire();
+  // Runs f(conn) on a pooled connection: txn::none as is (reads only), txn::read in one
+  // REPEATABLE READ READ ONLY transaction, txn::write in one READ COMMITTED transaction
+  // (committed when f succeeds, rolled back otherwise). See the retry rule above.
+  template <class F>
+  auto run(txn mode, F&& f) -> decltype(f(std::declval<pg::conn&>()));
+
+  // Writer thread (postgres_writer.cc).
+  void writer_loop();
+  void commit_batch(std::vector<pending>& batch);
+  // One attempt at the batch's transaction; fills results[i] for the valid appends.
+  // An error means nothing was committed (or, with `commit_sent`, the outcome is unknown).
+  result<void> try_batch(const std::vector<pending>& batch, const std::vector<bool>& valid,
+                         std::vector<result<append_result>>& results, bool& commit_sent);
+  result<append_result> append_one(pg::conn& c, const append_request& req);
+  result<pg::conn*> writer_conn();
+
+  const std::string url_;
+  const std::string target_;  // url without secrets, for logs
+  const int max_batch_;
+  const bool outbox_;
+
+  std::unique_ptr<pg::conn> writer_;  // writer thread only (after construction)
+
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<pg::conn>> idle_;  // null entries: slots not connected
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<pending> queue_;
+  bool stopping_ = false;  // under queue_mu_: appends now fail with `closed`
+
+  std::mutex close_mu_;  // serializes close()
+  std::atomic<bool> closed_{false};
+  std::thread writer_thread_;
+};
+
+}  // namespace parley::store

@@ -1,0 +1,239 @@
+// The writer thread of postgres_store: group commit of queued appends.
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <iterator>
+#include <map>
+
+#include "base/ids.h"
+#include "base/metrics.h"
+#include "store/postgres_store.h"
+
+namespace parley::store {
+
+using pg::conn;
+using pg::params;
+
+namespace {
+
+// The rules every backend applies before touching the database.
+result<void> validate(const append_request& req) {
+  if (!ids::valid_room(req.room) || !ids::valid_user(req.sender) || req.id.empty() ||
+      (req.cid && !ids::valid_cid(*req.cid)))
+    return make_error_code(errc::invalid);
+  if (ids::is_direct(req.room)) {
+    auto [a, b] = ids::direct_members(req.room);
+    if (req.sender != a && req.sender != b) return make_error_code(errc::invalid);
+  }
+  return success();
+}
+
+// seq and the message row (and its outbox row) in one statement; no row when the room does
+// not exist or (room, sender, cid) is already stored. The room row is locked already.
+const std::string k_append_head =
+    "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1::text"
+    " AND ($4::text IS NULL OR NOT EXISTS (SELECT 1 FROM messages"
+    "  WHERE room = $1::text AND sender = $3::text AND cid = $4::text))"
+    " RETURNING last_seq),"
+    " m AS (INSERT INTO messages(room, seq, id, sender, cid, text, ts)"
+    "  SELECT $1::text, last_seq, $2::text, $3::text, $4::text, $5::text, $6::bigint FROM s"
+    "  RETURNING seq)";
+const std::string k_append = k_append_head + " SELECT seq FROM m";
+const std::string k_append_outbox =
+    k_append_head + ", o AS (INSERT INTO outbox(room, seq) SELECT $1::text, seq FROM m)" +
+    " SELECT seq FROM m";
+
+const std::string k_lock_rooms =
+    "SELECT id FROM rooms WHERE id = ANY($1::text[]) ORDER BY id"
+    " FOR UPDATE";
+
+// At most this many attempts at one batch when it fails before COMMIT (a deadlock or
+// serialization failure the sorted locking did not prevent, a connection lost mid-batch).
+constexpr int k_batch_attempts = 3;
+
+}  // namespace
+
+void postgres_store::append(append_request req, append_callback cb) {
+  {
+    std::lock_guard lk(queue_mu_);
+    if (!stopping_) {
+      queue_.push_back(pending{std::move(req), std::move(cb), clock::now()});
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  // The writer is gone (or going): nothing can run on it, so answer here.
+  if (cb) cb(result<append_result>(make_error_code(errc::closed)));
+}
+
+void postgres_store::writer_loop() {
+  std::vector<pending> batch;
+  for (;;) {
+    {
+      std::unique_lock lk(queue_mu_);
+      queue_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued was answered
+      auto n = std::min<std::size_t>(queue_.size(), static_cast<std::size_t>(max_batch_));
+      auto end = queue_.begin() + static_cast<std::ptrdiff_t>(n);
+      batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(end));
+      queue_.erase(queue_.begin(), end);
+    }
+    commit_batch(batch);
+    batch.clear();
+  }
+}
+
+result<conn*> postgres_store::writer_conn() {
+  if (writer_ && !writer_->alive()) {
+    spdlog::warn("store: writer connection to {} lost: {}", target_, writer_->error_message());
+    writer_.reset();
+  }
+  if (!writer_) {
+    std::string why;
+    auto c = conn::connect(url_, why);
+    if (!c) {
+      spdlog::warn("store: writer: {}", why);
+      return make_error_code(errc::unavailable);
+    }
+    writer_ = std::move(c).value();
+    spdlog::info("store: writer reconnected to {}", target_);
+  }
+  return writer_.get();
+}
+
+void postgres_store::commit_batch(std::vector<pending>& batch) {
+  std::vector<result<append_result>> results(batch.size(), make_error_code(errc::internal));
+  std::vector<bool> valid(batch.size(), false);
+  bool any = false;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (auto v = validate(batch[i].req); !v) {
+      results[i] = v.error();
+    } else {
+      valid[i] = true;
+      any = true;
+    }
+  }
+  if (any) {
+    bool committed = false;
+    for (int attempt = 0; attempt < k_batch_attempts && !committed; ++attempt) {
+      if (!writer_conn()) break;  // the server is away: fail now, reconnect next batch
+      bool commit_sent = false;
+      auto r = try_batch(batch, valid, results, commit_sent);
+      if (r) {
+        committed = true;
+        break;
+      }
+      spdlog::error("store: group commit of {} appends failed (attempt {}): {}", batch.size(),
+                    attempt + 1, writer_->error_message());
+      if (commit_sent) break;  // the outcome is unknown: never run the batch twice
+    }
+    if (!committed)
+      for (std::size_t i = 0; i < batch.size(); ++i)
+        if (valid[i]) results[i] = make_error_code(errc::unavailable);
+  }
+
+  std::uint64_t stored = 0;
+  for (const auto& r : results)
+    if (r && !r.value().duplicate) ++stored;
+  auto& m = global_metrics();
+  m.messages_stored.fetch_add(stored, std::memory_order_relaxed);
+
+  // Callbacks after COMMIT, in queue order, outside every lock.
+  auto now = clock::now();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    m.store_append_latency.observe(std::chrono::duration<double>(now - batch[i].queued).count());
+    if (!batch[i].cb) continue;
+    try {
+      batch[i].cb(std::move(results[i]));
+    } catch (const std::exception& e) {
+      spdlog::error("store: append callback threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("store: append callback threw");
+    }
+  }
+}
+
+result<void> postgres_store::try_batch(const std::vector<pending>& batch,
+                                       const std::vector<bool>& valid,
+                                       std::vector<result<append_result>>& results,
+                                       bool& commit_sent) {
+  conn& c = *writer_;
+  auto fail = [&](std::error_code e) -> result<void> {
+    if (c.in_transaction()) (void)c.exec("ROLLBACK");
+    return e;
+  };
+
+  // The rooms to lock, sorted; the direct ones to create first (created_at: the first
+  // append's ts).
+  std::vector<std::string> rooms;
+  std::map<std::string, std::int64_t> direct;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!valid[i]) continue;
+    const auto& req = batch[i].req;
+    rooms.push_back(req.room);
+    if (ids::is_direct(req.room)) direct.emplace(req.room, req.ts);
+  }
+  std::sort(rooms.begin(), rooms.end());
+  rooms.erase(std::unique(rooms.begin(), rooms.end()), rooms.end());
+
+  if (auto r = c.exec("BEGIN"); !r) return fail(r.error());
+  if (!direct.empty()) {
+    std::vector<std::string> ids;
+    std::vector<std::int64_t> ts;
+    for (const auto& [id, t] : direct) {
+      ids.push_back(id);
+      ts.push_back(t);
+    }
+    if (auto r = c.query(k_create_direct_rooms, params{}.add_array(ids).add_array(ts)); !r)
+      return fail(r.error());
+  }
+  // Sorted room locking: two batches wait for each other's rooms in one global order.
+  if (auto r = c.query(k_lock_rooms, params{}.add_array(rooms)); !r) return fail(r.error());
+  if (auto r = c.exec("SAVEPOINT a"); !r) return fail(r.error());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!valid[i]) continue;
+    auto r = append_one(c, batch[i].req);
+    if (r) {
+      if (auto rel = c.exec("RELEASE SAVEPOINT a; SAVEPOINT a"); !rel) return fail(rel.error());
+    } else {
+      if (!c.alive()) return fail(make_error_code(errc::unavailable));
+      // Undo this append only (its seq increment included); the batch goes on.
+      if (auto rb = c.exec("ROLLBACK TO SAVEPOINT a"); !rb) return fail(rb.error());
+    }
+    results[i] = std::move(r);
+  }
+  commit_sent = true;
+  if (auto cm = c.exec("COMMIT"); !cm) return fail(make_error_code(errc::unavailable));
+  return success();
+}
+
+result<append_result> postgres_store::append_one(conn& c, const append_request& req) {
+  BOOST_OUTCOME_TRY(auto ins, c.query(outbox_ ? k_append_outbox : k_append, params{}
+                                                                                .add(req.room)
+                                                                                .add(req.id)
+                                                                                .add(req.sender)
+                                                                                .add(req.cid)
+                                                                                .add(req.text)
+                                                                                .add(req.ts)));
+  if (ins.size() == 1) {
+    append_result r;
+    r.msg = message{req.room, ins.i64(0, 0), req.id, req.sender, req.cid, req.text, req.ts};
+    return r;
+  }
+  // No row: a repeat (earlier in this batch included: same transaction), or no such room.
+  if (req.cid) {
+    BOOST_OUTCOME_TRY(auto q, c.query("SELECT seq, id, text, ts FROM messages"
+                                      " WHERE room = $1 AND sender = $2 AND cid = $3",
+                                      params{}.add(req.room).add(req.sender).add(*req.cid)));
+    if (q.size() == 1) {
+      append_result r;
+      r.duplicate = true;
+      r.msg = message{req.room, q.i64(0, 0), q.str(0, 1), req.sender,
+                      req.cid,  q.str(0, 2), q.i64(0, 3)};
+      return r;
+    }
+  }
+  return make_error_code(errc::not_found);
+}
+
+}  // namespace parley::store

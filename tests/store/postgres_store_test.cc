@@ -1,0 +1,492 @@
+// PostgreSQL-specific store tests: several nodes on one database, concurrent migrations, the
+// outbox, and failures (unreachable server, terminated connections, a server restart).
+// Skipped when no server answers at PARLEY_TEST_PG (scripts/ensure-postgres starts one).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "base/ids.h"
+#include "store/postgres_migrations.h"
+#include "store/store.h"
+#include "store/store_test_backends.h"
+
+namespace parley::store {
+namespace {
+
+using namespace std::chrono_literals;
+namespace t = testing;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+append_request make_req(const std::string& room, const std::string& sender,
+                        std::optional<std::string> cid = std::nullopt,
+                        const std::string& text = "x") {
+  append_request r;
+  r.room = room;
+  r.sender = sender;
+  r.cid = std::move(cid);
+  r.text = text;
+  r.ts = now_ms();
+  r.id = ids::new_message_id(r.ts);
+  return r;
+}
+
+std::future<result<append_result>> append_async(store& s, append_request r) {
+  auto p = std::make_shared<std::promise<result<append_result>>>();
+  auto f = p->get_future();
+  s.append(std::move(r), [p](result<append_result> res) { p->set_value(std::move(res)); });
+  return f;
+}
+
+result<append_result> wait(std::future<result<append_result>>& f) {
+  if (f.wait_for(60s) != std::future_status::ready) {
+    ADD_FAILURE() << "append callback did not run";
+    return make_error_code(errc::internal);
+  }
+  return f.get();
+}
+
+result<append_result> append(store& s, const std::string& room, const std::string& sender,
+                             std::optional<std::string> cid = std::nullopt) {
+  auto f = append_async(s, make_req(room, sender, std::move(cid)));
+  return wait(f);
+}
+
+// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    return 0;
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::int64_t scalar(const std::string& sql) {
+  std::string err;
+  auto r = t::pg_query(sql, &err);
+  EXPECT_TRUE(r) << err;
+  if (!r || r->empty() || r->front().empty()) return -1;
+  return std::stoll(r->front().front());
+}
+
+class postgres_store_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = t::pg_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+    schema_ = t::pg_new_schema(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    opts_.url = t::pg_url_with_schema(t::pg_base_url(), schema_);
+    opts_.readers = 3;
+    opts_.max_batch = 32;
+  }
+  void TearDown() override {
+    if (!schema_.empty()) t::pg_drop_schema(schema_);
+  }
+
+  std::unique_ptr<store> open(options o) {
+    std::string why;
+    auto r = make_store(o, why);
+    EXPECT_TRUE(r) << why;
+    return r ? std::move(r).value() : nullptr;
+  }
+  std::unique_ptr<store> open() { return open(opts_); }
+
+  std::int64_t count(const std::string& table) {
+    return scalar("SELECT count(*) FROM \"" + schema_ + "\"." + table);
+  }
+
+  std::string schema_;
+  options opts_;
+};
+
+// Two nodes batch appends into the same rooms (groups, and direct rooms both create on first
+// use) in opposite orders: every append succeeds, seq stays contiguous per room, and the
+// sorted room locking leaves PostgreSQL no deadlock to break.
+TEST_F(postgres_store_test, two_nodes_append_concurrently_keep_seq_contiguous) {
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  const std::vector<std::string> rooms = {"g:a", "g:b", "g:c", "g:d", "dm:u0:u1", "dm:u1:u2"};
+  for (const auto& r : rooms) {
+    if (ids::is_direct(r)) continue;
+    ASSERT_TRUE(a->create_group(r, r, "t0", {"t0"}, now_ms()));
+  }
+  auto deadlocks_before =
+      scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()");
+
+  constexpr int threads_per_node = 4, per_thread = 120;
+  struct issued {
+    std::string room;
+    std::future<result<append_result>> f;
+  };
+  std::vector<std::vector<issued>> out(2 * threads_per_node);
+  std::vector<std::thread> ts;
+  for (int n = 0; n < 2; ++n) {
+    for (int k = 0; k < threads_per_node; ++k) {
+      int t = n * threads_per_node + k;
+      ts.emplace_back([&, n, t] {
+        store& s = n == 0 ? *a : *b;
+        for (int i = 0; i < per_thread; ++i) {
+          // Node 0 walks the rooms forwards, node 1 backwards.
+          auto idx = static_cast<std::size_t>(i + t) % rooms.size();
+          const auto& room = n == 0 ? rooms[idx] : rooms[rooms.size() - 1 - idx];
+          std::string sender = "t" + std::to_string(t);
+          if (room == "dm:u0:u1") sender = t % 2 ? "u0" : "u1";
+          if (room == "dm:u1:u2") sender = t % 2 ? "u1" : "u2";
+          std::optional<std::string> cid;
+          if (i % 4 == 0) cid = "c" + std::to_string(t) + "-" + std::to_string(i);
+          out[t].push_back({room, append_async(s, make_req(room, sender, cid))});
+        }
+      });
+    }
+  }
+  for (auto& th : ts) th.join();
+
+  std::map<std::string, std::set<std::int64_t>> by_room;
+  for (auto& per_thread_issued : out) {
+    std::map<std::string, std::int64_t> prev;
+    for (auto& [room, f] : per_thread_issued) {
+      auto r = wait(f);
+      ASSERT_TRUE(r) << room << ": " << r.error().message();
+      EXPECT_FALSE(r.value().duplicate);
+      EXPECT_GT(r.value().msg.seq, prev[room]) << "one thread's appends keep their order";
+      prev[room] = r.value().msg.seq;
+      EXPECT_TRUE(by_room[room].insert(r.value().msg.seq).second) << "seq reused in " << room;
+    }
+  }
+  std::size_t total = 0;
+  for (const auto& room : rooms) {
+    const auto& got = by_room[room];
+    auto n = static_cast<std::int64_t>(got.size());
+    total += got.size();
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(*got.begin(), 1);
+    EXPECT_EQ(*got.rbegin(), n) << room << ": seqs have a gap";
+    EXPECT_EQ(b->get_room(room).value().last_seq, n);
+    EXPECT_EQ(a->range(room, 1, n).value().size(), got.size());
+  }
+  EXPECT_EQ(total, std::size_t{2 * threads_per_node * per_thread});
+  EXPECT_EQ(a->members("dm:u0:u1").value(), (std::vector<std::string>{"u0", "u1"}));
+
+  // Closing the connections flushes their statistics.
+  a.reset();
+  b.reset();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"),
+            deadlocks_before);
+}
+
+// Nodes starting at once on an empty database (the schema does not exist yet): every open
+// succeeds and each migration is applied once.
+TEST_F(postgres_store_test, concurrent_opens_apply_each_migration_once) {
+  constexpr int nodes = 6;
+  std::atomic<int> ready{0};
+  std::vector<std::unique_ptr<store>> stores(nodes);
+  std::vector<std::string> whys(nodes);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < nodes; ++i)
+    ts.emplace_back([&, i] {
+      ++ready;
+      while (ready.load() < nodes) std::this_thread::yield();
+      auto r = make_store(opts_, whys[i]);
+      if (r) stores[i] = std::move(r).value();
+    });
+  for (auto& th : ts) th.join();
+  for (int i = 0; i < nodes; ++i) ASSERT_TRUE(stores[i]) << "node " << i << ": " << whys[i];
+
+  std::string err;
+  auto rows =
+      t::pg_query("SELECT version FROM \"" + schema_ + "\".schema_version ORDER BY version", &err);
+  ASSERT_TRUE(rows) << err;
+  ASSERT_EQ(rows->size(), static_cast<std::size_t>(pg::latest_version()));
+  for (int v = 1; v <= pg::latest_version(); ++v)
+    EXPECT_EQ((*rows)[static_cast<std::size_t>(v - 1)][0], std::to_string(v));
+
+  // And they all work on the same tables.
+  ASSERT_TRUE(stores[0]->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
+  for (int i = 0; i < nodes; ++i)
+    EXPECT_EQ(append(*stores[i], "g:r", "alice").value().msg.seq, i + 1);
+}
+
+TEST_F(postgres_store_test, newer_schema_is_refused) {
+  ASSERT_TRUE(open());
+  ASSERT_TRUE(t::pg_query("INSERT INTO \"" + schema_ +
+                          "\".schema_version(version, name) VALUES (999, 'future')"));
+  std::string why;
+  auto r = make_store(opts_, why);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), errc::invalid);
+  EXPECT_NE(why.find("newer"), std::string::npos) << why;
+}
+
+TEST_F(postgres_store_test, outbox_rows_claimed_leased_and_done) {
+  auto plain = open();  // no outbox: no rows
+  ASSERT_TRUE(plain);
+  ASSERT_TRUE(plain->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
+  ASSERT_TRUE(append(*plain, "g:r", "alice"));
+  EXPECT_EQ(count("outbox"), 0);
+  plain.reset();
+
+  opts_.outbox = true;
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(append(*a, "g:r", "alice", "c" + std::to_string(i)));
+  ASSERT_TRUE(append(*a, "dm:alice:bob", "bob"));
+  ASSERT_TRUE(append(*a, "g:r", "alice", "c0"));  // a repeat writes no outbox row
+  EXPECT_EQ(count("outbox"), 5);
+
+  // Too young for min_age: nothing.
+  EXPECT_TRUE(a->outbox_claim(100, 1h, 60s).value().empty());
+
+  auto first = a->outbox_claim(100, 0ms, 300ms);
+  ASSERT_TRUE(first) << first.error().message();
+  ASSERT_EQ(first.value().size(), 5u);
+  std::vector<std::int64_t> r_seqs;
+  for (const auto& m : first.value())
+    if (m.room == "g:r") r_seqs.push_back(m.seq);
+  EXPECT_EQ(r_seqs, (std::vector<std::int64_t>{2, 3, 4, 5}));  // oldest first
+  EXPECT_EQ(first.value().front().sender, "alice");
+
+  // Leased: another node gets nothing until the lease runs out.
+  EXPECT_TRUE(b->outbox_claim(100, 0ms, 60s).value().empty());
+  std::this_thread::sleep_for(500ms);
+  auto second = b->outbox_claim(3, 0ms, 60s);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second.value().size(), 3u);  // the limit holds
+  auto third = b->outbox_claim(100, 0ms, 60s);
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third.value().size(), 2u);
+  EXPECT_TRUE(a->outbox_claim(100, 0ms, 60s).value().empty());
+
+  std::vector<std::pair<std::string, std::int64_t>> keys;
+  for (const auto& m : second.value()) keys.emplace_back(m.room, m.seq);
+  ASSERT_TRUE(b->outbox_done(keys));
+  EXPECT_EQ(count("outbox"), 2);
+  keys.clear();
+  for (const auto& m : third.value()) keys.emplace_back(m.room, m.seq);
+  ASSERT_TRUE(b->outbox_done(keys));
+  ASSERT_TRUE(b->outbox_done(keys));  // idempotent
+  EXPECT_EQ(count("outbox"), 0);
+  EXPECT_TRUE(b->outbox_claim(100, 0ms, 0ms).value().empty());
+}
+
+// Claimers on two nodes racing over the same rows: FOR UPDATE SKIP LOCKED and the lease
+// give every row to exactly one of them.
+TEST_F(postgres_store_test, concurrent_claimers_never_share_a_row) {
+  opts_.outbox = true;
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
+  constexpr int n = 300;
+  std::vector<std::future<result<append_result>>> fs;
+  for (int i = 0; i < n; ++i)
+    fs.push_back(append_async(i % 2 ? *a : *b, make_req(i % 3 ? "g:r" : "dm:a:b", "a")));
+  for (auto& f : fs) ASSERT_TRUE(wait(f));
+
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::int64_t>> claimed;
+  std::vector<std::thread> ts;
+  for (int k = 0; k < 8; ++k)
+    ts.emplace_back([&, k] {
+      store& s = k % 2 ? *a : *b;
+      for (;;) {
+        auto r = s.outbox_claim(7, 0ms, 60s);
+        ASSERT_TRUE(r) << r.error().message();
+        if (r.value().empty()) return;
+        std::lock_guard lk(mu);
+        for (const auto& m : r.value()) claimed.emplace_back(m.room, m.seq);
+      }
+    });
+  for (auto& th : ts) th.join();
+  std::set<std::pair<std::string, std::int64_t>> unique(claimed.begin(), claimed.end());
+  EXPECT_EQ(unique.size(), claimed.size()) << "a row was claimed twice";
+  EXPECT_EQ(claimed.size(), std::size_t{n});
+}
+
+TEST_F(postgres_store_test, unreachable_server_and_bad_url) {
+  int port = free_port();
+  ASSERT_GT(port, 0);
+  options o;
+  o.url = "postgresql://parley:s3cretpw@127.0.0.1:" + std::to_string(port) + "/test";
+  std::string why;
+  auto r = make_store(o, why);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), errc::unavailable);
+  EXPECT_NE(why.find("127.0.0.1"), std::string::npos) << why;
+  EXPECT_EQ(why.find("s3cretpw"), std::string::npos) << why;
+
+  o.url = "postgresql://parley:s3cretpw@127.0.0.1/test?sslmode=%zz";
+  why.clear();
+  r = make_store(o, why);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), errc::invalid);
+  EXPECT_EQ(why.find("s3cretpw"), std::string::npos) << why;
+
+  // A refused login is unavailable too, and says why, without the password.
+  o.url = t::pg_url_with_schema(t::pg_base_url(), schema_);
+  o.url += "&dbname=parley_no_such_database";
+  why.clear();
+  r = make_store(o, why);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), errc::unavailable);
+  EXPECT_NE(why.find("parley_no_such_database"), std::string::npos) << why;
+}
+
+// The server drops every connection of the node (pg_terminate_backend: what a failover or an
+// administrator does). The next calls reconnect: nothing fails, nothing is lost.
+TEST_F(postgres_store_test, recovers_from_terminated_connections) {
+  std::string app = "parley_" + schema_.substr(0, 40);
+  opts_.url += "&application_name=" + app;
+  auto s = open();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
+  ASSERT_TRUE(append(*s, "g:r", "alice"));
+  // Check out several pool connections at once so that more than one is connected.
+  {
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 3; ++i)
+      ts.emplace_back([&] { EXPECT_TRUE(s->join("g:r", "alice", 0, 5)); });
+    for (auto& th : ts) th.join();
+  }
+  auto live = [&] {
+    return scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app + "'");
+  };
+  ASSERT_GE(live(), 2);
+
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE(
+        t::pg_query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = '" +
+                    app + "'"));
+    for (int i = 0; i < 100 && live() > 0; ++i) std::this_thread::sleep_for(20ms);
+    ASSERT_EQ(live(), 0);
+
+    auto r = append(*s, "g:r", "alice", "after-" + std::to_string(round));
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r.value().msg.seq, round + 2);
+    ASSERT_TRUE(s->ping());
+    auto h = s->history("g:r", std::nullopt, 10);
+    ASSERT_TRUE(h) << h.error().message();
+    EXPECT_EQ(h.value().messages.size(), static_cast<std::size_t>(round + 2));
+    EXPECT_TRUE(s->join("g:r", "alice", std::nullopt, 5));
+    EXPECT_TRUE(s->set_read("g:r", "alice", 1));
+    EXPECT_TRUE(s->is_member("g:r", "alice").value());
+  }
+}
+
+// A PostgreSQL server of the test's own (initdb in a temporary directory, a free port), so
+// that stopping it disturbs no other test. Runs the server binaries as `postgres` when the
+// test runs as root (initdb refuses root).
+class pg_instance {
+ public:
+  pg_instance() {
+    const char* bin_env = std::getenv("PARLEY_PG_BIN");
+    bin_ = bin_env ? bin_env : "/usr/lib/postgresql/15/bin";
+    if (!std::filesystem::exists(bin_ + "/initdb")) {
+      skip_ = "no PostgreSQL server binaries in " + bin_ + " (set PARLEY_PG_BIN)";
+      return;
+    }
+    dir_ = t::temp_dir("pg-instance");
+    std::filesystem::create_directories(dir_);
+    port_ = free_port();
+    if (::geteuid() == 0 && std::system(("chown postgres " + dir_).c_str()) != 0) {
+      skip_ = "running as root and cannot hand " + dir_ + " to user postgres";
+      return;
+    }
+    if (!sh(bin_ + "/initdb -D " + dir_ + "/data -U postgres -A trust --no-sync >" + dir_ +
+            "/initdb.log 2>&1")) {
+      skip_ = "initdb failed (see " + dir_ + "/initdb.log)";
+      return;
+    }
+    if (!start()) skip_ = "the test's own PostgreSQL did not start (see " + dir_ + "/log)";
+  }
+  ~pg_instance() {
+    if (!dir_.empty()) {
+      (void)stop();
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  }
+
+  const std::string& skip_reason() const { return skip_; }
+  std::string url() const {
+    return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/postgres";
+  }
+  bool start() {
+    return sh(bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/log -w -t 60 -o \"-p " +
+              std::to_string(port_) + " -k " + dir_ +
+              " -c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null 2>&1");
+  }
+  // Immediate: connections are cut, as when the server crashes.
+  bool stop() {
+    return sh(bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop >/dev/null 2>&1");
+  }
+
+ private:
+  bool sh(const std::string& cmd) {
+    std::string full = ::geteuid() == 0 ? "su postgres -s /bin/sh -c '" + cmd + "'" : cmd;
+    return std::system(full.c_str()) == 0;
+  }
+
+  std::string bin_, dir_, skip_;
+  int port_ = 0;
+};
+
+TEST_F(postgres_store_test, server_down_then_back) {
+  pg_instance pg;
+  if (!pg.skip_reason().empty()) GTEST_SKIP() << pg.skip_reason();
+  options o = opts_;
+  o.url = pg.url() + "?connect_timeout=2";
+  auto s = open(o);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
+  ASSERT_TRUE(append(*s, "g:r", "alice"));
+  ASSERT_TRUE(s->ping());
+
+  ASSERT_TRUE(pg.stop());
+  // Nothing is acknowledged that is not stored.
+  auto down = append(*s, "g:r", "alice", "while-down");
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error(), errc::unavailable);
+  EXPECT_EQ(append(*s, "dm:alice:bob", "bob").error(), errc::unavailable);
+  EXPECT_EQ(s->ping().error(), errc::unavailable);
+  EXPECT_EQ(s->history("g:r", std::nullopt, 10).error(), errc::unavailable);
+  std::string why;
+  EXPECT_EQ(make_store(o, why).error(), errc::unavailable);
+
+  ASSERT_TRUE(pg.start());
+  auto back = append(*s, "g:r", "alice", "while-down");  // the client's retry
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_FALSE(back.value().duplicate);
+  EXPECT_EQ(back.value().msg.seq, 2);
+  ASSERT_TRUE(s->ping());
+  EXPECT_EQ(s->history("g:r", std::nullopt, 10).value().messages.size(), 2u);
+  EXPECT_EQ(append(*s, "dm:alice:bob", "bob").value().msg.seq, 1);
+}
+
+}  // namespace
+}  // namespace parley::store
