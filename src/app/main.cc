@@ -14,6 +14,8 @@
 
 #include "auth/jwt.h"
 #include "bus/bus.h"
+#include "bus/kafka_bus.h"
+#include "chat/outbox_relay.h"
 #include "chat/service.h"
 #include "config/config.h"
 #include "net/server.h"
@@ -75,13 +77,17 @@ int main(int argc, char** argv) {
   if (!verifier)
     return fail("--jwt-public-key/--jwt-secret: " + verifier.error().message());
 
+  const bool cluster = !cfg->kafka_brokers.empty();
+  if (cluster && cfg->db.rfind("sqlite:", 0) == 0)
+    return fail("--kafka: cluster mode needs a shared store: give --db postgresql://...");
+
   store::options sopts;
   sopts.url = cfg->db;
   sopts.readers = cfg->store_readers;
-  auto st = store::make_store(sopts);
-  if (!st) return fail("--db " + cfg->db + ": " + st.error().message());
-
-  std::unique_ptr<bus::bus> b = bus::make_local_bus();
+  sopts.outbox = cluster;
+  std::string why;
+  auto st = store::make_store(sopts, why);
+  if (!st) return fail("--db: " + (why.empty() ? st.error().message() : why));
 
   int threads = cfg->threads > 0 ? cfg->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   net::server_options nopts;
@@ -108,21 +114,51 @@ int main(int argc, char** argv) {
   copts.jwt_skew_ms = cfg->jwt_skew_ms;
   copts.blocking_threads = std::max(2, cfg->store_readers);
 
-  auto svc = std::make_unique<chat::service>(*st.value(), *b, verifier.value(), copts);
-  auto srv = std::make_unique<net::server>(*svc, nopts);
+  // Bind first: the default node id is the host name and the bound port (known only now
+  // with port 0), and the bus needs the node id.
+  auto srv = std::make_unique<net::server>(nopts);
   auto port = srv->listen();
   if (!port)
     return fail("--listen " + cfg->listen_host + ":" + std::to_string(cfg->listen_port) + ": " +
                 port.error().message());
-  // Default node id: the host name and the bound port (known only now with port 0).
   copts.node_id = cfg->node_id.empty() ? host_name() + ":" + std::to_string(port.value())
                                        : cfg->node_id;
-  svc->set_node_id(copts.node_id);
   srv->set_node_id(copts.node_id);
-  if (auto r = b->start(); !r) return fail("bus: " + r.error().message());
-  srv->set_bus_state(b->state());
+
+  std::unique_ptr<bus::bus> b;
+  if (cluster) {
+    bus::kafka_options kopts;
+    for (const auto& br : cfg->kafka_brokers) kopts.brokers += (kopts.brokers.empty() ? "" : ",") + br;
+    kopts.topic = cfg->kafka_topic;
+    kopts.partitions = cfg->kafka_partitions;
+    kopts.replication = cfg->kafka_replication;
+    kopts.node_id = copts.node_id;
+    kopts.properties = cfg->kafka_options;
+    auto kb = bus::make_kafka_bus(kopts, why);
+    if (!kb) return fail("--kafka: " + (why.empty() ? kb.error().message() : why));
+    b = std::move(kb).value();
+  } else {
+    b = bus::make_local_bus();
+  }
+
+  auto svc = std::make_unique<chat::service>(*st.value(), *b, verifier.value(), copts);
+  std::unique_ptr<chat::outbox_relay> relay;
+  if (cluster) {
+    chat::outbox_relay_options ropts;
+    ropts.node_id = copts.node_id;
+    relay = std::make_unique<chat::outbox_relay>(*st.value(), *b, ropts);
+  }
+  // In cluster mode this creates the topic if missing and positions the consumer at the end
+  // of every partition: the node is not ready before that.
+  if (auto r = b->start(); !r) {
+    std::fprintf(stderr, "parleyd: --kafka: the bus did not start: %s\n", r.error().message().c_str());
+    st.value()->close();
+    return 1;
+  }
+  if (relay) relay->start();
+  srv->set_bus_state([bp = b.get()] { return bp->state(); });
   svc->start_membership_refresh();
-  srv->run();
+  srv->run(*svc);
 
   std::printf("parleyd listening on %s:%u\n", cfg->listen_host.c_str(), port.value());
   std::fflush(stdout);
@@ -143,8 +179,9 @@ int main(int argc, char** argv) {
   sig_ioc.run();
   spdlog::info("signal {}: draining", got);
 
-  srv->shutdown();   // stop accepting, close sessions with 1001
-  st.value()->close();  // commit appends in flight
+  srv->shutdown();      // stop accepting, close sessions with 1001
+  st.value()->close();  // commit appends in flight (their records are still published)
+  if (relay) relay->stop();
   svc->stop();
   b->stop();
   srv.reset();

@@ -68,8 +68,9 @@ struct fields {
     if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
       return static_cast<std::int64_t>(v.get_uint64());
     if (v.is_double()) {
+      // Range first: casting an out-of-range double to an integer is undefined.
       double d = v.get_double();
-      if (d == static_cast<double>(static_cast<std::int64_t>(d)) && d >= -9e15 && d <= 9e15)
+      if (d >= -9e15 && d <= 9e15 && d == static_cast<double>(static_cast<std::int64_t>(d)))
         return static_cast<std::int64_t>(d);
     }
     if (error.empty()) error = std::string("field '") + k + "' must be an integer";
@@ -115,13 +116,13 @@ parse_outcome parse_client_frame(std::string_view text) {
   out.failure.rid = cf.rid && ids::valid_rid(*cf.rid) ? cf.rid : std::nullopt;
   if (!type) {
     out.failure.message = f.error.empty() ? "missing field 'type'" : f.error;
-    out.failure.ref = std::nullopt;
+    out.failure.ref = cid_for_ref();  // the cid if the frame had one, else null
     return out;
   }
   auto t = type_of(*type);
   if (!t) {
     out.failure.message = "unknown type '" + *type + "'";
-    out.failure.ref = type;
+    out.failure.ref = cid_for_ref();
     return out;
   }
   cf.type = *t;

@@ -267,6 +267,8 @@ http_reply handle_http(chat::service& svc, const http_options& opts, const http_
     o["status"] = ok ? "ready" : "not_ready";
     o["store"] = ok ? "up" : "down";
     o["bus"] = opts.bus_state;
+    // Cluster mode: Kafka's state, for operators (a Kafka outage does not make this 503).
+    if (opts.bus_state != "local") o["kafka"] = opts.bus_state;
     return json_reply(ok ? 200 : 503, o);
   }
   if (req.path == "/metrics") return {200, global_metrics().render(), "text/plain; version=0.0.4"};

@@ -72,11 +72,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
     if (info.path == "/ws") return upgrade(std::move(req), std::move(info));
     info.body = std::move(req.body());
     http_options opts{state_->opts.dev, state_->opts.dev_secret, state_->opts.web_root,
-                      state_->bus_state};
-    if (!needs_blocking(info)) return reply(handle_http(state_->svc, opts, info));
-    asio::post(state_->svc.blocking_pool(), [self = shared_from_this(), info = std::move(info),
+                      state_->bus_state()};
+    if (!needs_blocking(info)) return reply(handle_http(*state_->svc, opts, info));
+    asio::post(state_->svc->blocking_pool(), [self = shared_from_this(), info = std::move(info),
                                             opts = std::move(opts)] {
-      auto r = handle_http(self->state_->svc, opts, info);
+      auto r = handle_http(*self->state_->svc, opts, info);
       asio::post(self->stream_.get_executor(),
                  [self, r = std::move(r)]() mutable { self->reply(std::move(r)); });
     });
@@ -91,7 +91,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     if (!token)
       if (auto it = info.query.find("token"); it != info.query.end()) token = it->second;
     if (!token) return reply(error_reply(401, "unauthorized", "missing token"));
-    auto claims = state_->svc.verifier().verify(*token, now_ms());
+    auto claims = state_->svc->verifier().verify(*token, now_ms());
     if (!claims) return reply(error_reply(401, "unauthorized", claims.error().message()));
     std::string user = claims.value().sub;
 
@@ -112,7 +112,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     auto exp = claims.value().exp_ms;
     if (!room) return accept(std::move(req), std::move(user), exp, std::nullopt);
     auto r = *room;
-    state_->svc.check_member(
+    state_->svc->check_member(
         r, user,
         [self = shared_from_this(), req = std::move(req), user, exp, room = std::move(room)](
             result<void> m) mutable {

@@ -23,8 +23,8 @@ struct server::impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   bool stopped = false;
 
-  impl(chat::service& svc, server_options opts)
-      : ioc(std::max(1, opts.threads)), state(std::make_shared<shared_state>(svc, std::move(opts))) {}
+  explicit impl(server_options opts)
+      : ioc(std::max(1, opts.threads)), state(std::make_shared<shared_state>(std::move(opts))) {}
 
   void do_accept() {
     acceptor.async_accept(asio::make_strand(ioc), [this](boost::system::error_code ec,
@@ -46,8 +46,7 @@ struct server::impl {
   }
 };
 
-server::server(chat::service& svc, server_options opts)
-    : impl_(std::make_unique<impl>(svc, std::move(opts))) {}
+server::server(server_options opts) : impl_(std::make_unique<impl>(std::move(opts))) {}
 
 server::~server() { shutdown(); }
 
@@ -66,9 +65,12 @@ result<std::uint16_t> server::listen() {
 
 void server::set_node_id(std::string id) { impl_->state->opts.node_id = std::move(id); }
 
-void server::set_bus_state(std::string state) { impl_->state->bus_state = std::move(state); }
+void server::set_bus_state(std::function<std::string()> state) {
+  impl_->state->bus_state = std::move(state);
+}
 
-void server::run() {
+void server::run(chat::service& svc) {
+  impl_->state->svc = &svc;
   impl_->work.emplace(impl_->ioc.get_executor());
   impl_->do_accept();
   int n = std::max(1, impl_->state->opts.threads);
@@ -76,7 +78,7 @@ void server::run() {
 }
 
 void server::shutdown() {
-  if (impl_->stopped) return;
+  if (impl_->stopped || !impl_->work) return;
   impl_->stopped = true;
   auto& st = *impl_->state;
   st.draining = true;

@@ -35,16 +35,17 @@ struct server_options {
 
 class server {
  public:
-  server(chat::service& svc, server_options opts);
+  explicit server(server_options opts);
   ~server();
   // Binds and listens; returns the bound port (useful with port 0).
   result<std::uint16_t> listen();
   // The node id sent in `hello`. Call before run().
   void set_node_id(std::string id);
   // What /readyz reports for the bus ("local", "up", "down"). Call before run().
-  void set_bus_state(std::string state);
-  // Starts the network threads (returns at once).
-  void run();
+  void set_bus_state(std::function<std::string()> state);
+  // Starts the network threads serving `svc` (returns at once). listen() first; `svc` must
+  // outlive shutdown().
+  void run(chat::service& svc);
   // Graceful drain: stop accepting, close every WebSocket with 1001, wait (bounded) for
   // them to finish, then stop the threads. Idempotent; blocks.
   void shutdown();

@@ -4,6 +4,8 @@
 // connection). Beast's chat-multi shape: listener -> http_session -> websocket_session,
 // shared_state for the registry.
 #include <atomic>
+#include <functional>
+#include <string>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
@@ -17,14 +19,14 @@ namespace parley::net {
 class websocket_session;
 
 struct shared_state {
-  chat::service& svc;
+  chat::service* svc = nullptr;  // set by server::run()
   server_options opts;
   std::atomic<bool> draining{false};
-  std::string bus_state = "local";  // reported by /readyz (set before run())
+  std::function<std::string()> bus_state = [] { return std::string("local"); };  // /readyz
   std::mutex mu;
   std::unordered_map<const websocket_session*, std::weak_ptr<websocket_session>> sessions;
 
-  shared_state(chat::service& s, server_options o) : svc(s), opts(std::move(o)) {}
+  explicit shared_state(server_options o) : opts(std::move(o)) {}
   void add(const std::shared_ptr<websocket_session>& s);
   void remove(const websocket_session* s);
   // Asks every session to close with 1001; returns how many were open.

@@ -120,7 +120,7 @@ class websocket_session final : public chat::emitter,
     m.connections_total.fetch_add(1, std::memory_order_relaxed);
     state_->add(shared_from_this());
     auto session_id = ids_new_session();
-    conn_ = std::make_shared<chat::connection>(state_->svc, ws_.get_executor(),
+    conn_ = std::make_shared<chat::connection>(*state_->svc, ws_.get_executor(),
                                                weak_from_this(), user_, session_id, exp_ms_);
     emit(std::make_shared<const std::string>(
              chat::hello_frame(user_, session_id, state_->opts.node_id, now_ms())),

@@ -165,7 +165,9 @@ TEST(kafka_options, start_without_broker_fails_after_timeout_and_publish_stays_l
   ASSERT_TRUE(made);
   auto& b = *made.value();
   collector local;
+  reports delivered;
   b.set_subscriber(local.subscriber());
+  b.set_delivery_callback(delivered.callback());
   auto t0 = steady::now();
   auto r = b.start();
   EXPECT_FALSE(r);
@@ -175,6 +177,9 @@ TEST(kafka_options, start_without_broker_fails_after_timeout_and_publish_stays_l
   EXPECT_EQ(local.seen().size(), 1u);  // synchronously
   b.stop();
   b.stop();
+  EXPECT_EQ(delivered.failed(), 1u);  // so that the outbox relay tries again later
+  EXPECT_EQ(delivered.ok(), 0u);
+  EXPECT_EQ(m.kafka_produce_failed.load(), 1u);
 }
 
 // ------------------------------------------------------------------ against a broker

@@ -82,7 +82,7 @@ TEST(ParseClientFrame, UnknownTypeRefIsTheType) {
 // request's cid if it had one, else its type", and frames.h documents parse_failure::ref as
 // "cid if present, else the type string". For an unknown or missing type the parser returns
 // the type (or null) even when the frame carries a string cid.
-TEST(ParseClientFrame, DISABLED_RefIsCidEvenWhenTypeIsUnknownOrMissing) {
+TEST(ParseClientFrame, RefIsCidEvenWhenTypeIsUnknownOrMissing) {
   EXPECT_EQ(fail(R"({"type":"bogus","cid":"c1"})").ref, "c1");
   EXPECT_EQ(fail(R"({"cid":"c2","room":"dm:a:b","text":"x"})").ref, "c2");
 }

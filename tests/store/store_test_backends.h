@@ -3,6 +3,7 @@
 // and helpers for the PostgreSQL tests.
 #include <functional>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct backend {
 };
 
 std::vector<backend> all_backends();
+
+// gtest prints a parameter with this (test names in ctest stay readable).
+inline void PrintTo(const backend& b, std::ostream* os) { *os << b.name; }
 
 // A fresh temporary directory for one test (removed by the caller).
 std::string temp_dir(const std::string& tag);
