@@ -1,13 +1,17 @@
 # parley: the two commands of the README, plus a few conveniences.
 #   make run    install what is missing, build a release binary, run parleyd (dev mode)
 #   make test   install what is missing, build, run every test through ctest
-.PHONY: run build test deps format clean
+#   make cluster  three parleyd nodes + PostgreSQL + a Kafka broker on this machine (docs/cluster.md)
+.PHONY: run build test deps format clean cluster
 
 LISTEN ?= 127.0.0.1:8080
 DB     ?= sqlite:./data/parley.db
 
 deps:
 	@scripts/install-deps
+
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 build: deps
 	@cmake --preset release >/dev/null
@@ -19,6 +23,10 @@ run: build
 
 test:
 	@scripts/test
+
+# Builds parleyd and parley (release preset), then runs until Ctrl-C: see scripts/cluster.
+cluster:
+	@exec scripts/cluster
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -181,9 +181,11 @@ int main(int argc, char** argv) {
 
   srv->shutdown();      // stop accepting, close sessions with 1001
   st.value()->close();  // commit appends in flight (their records are still published)
+  b->stop();            // flush what the producer holds (bounded)
+  // Confirmed rows whose removal can no longer reach the closed store stay in the outbox:
+  // another node's relay publishes them again (at least once; consumers dedupe by seq).
   if (relay) relay->stop();
   svc->stop();
-  b->stop();
   srv.reset();
   svc.reset();
   spdlog::info("stopped");

@@ -46,6 +46,56 @@ std::vector<std::string> router::joined_group_rooms() const {
   return out;
 }
 
+bool router::notify(const bus::record_ptr& r) {
+  std::vector<std::string> member_list;
+  member_set_ptr group;
+  if (ids::is_direct(r->room)) {
+    auto [a, b] = ids::direct_members(r->room);
+    member_list.push_back(a);
+    if (b != a) member_list.push_back(b);
+  } else {
+    group = members_.get_stale(r->room);
+    if (!group) return false;
+  }
+  std::vector<std::shared_ptr<connection>> others;
+  {
+    std::shared_lock lock(mu_);
+    auto rit = rooms_.find(r->room);
+    // Members' connections that have not joined the room get `notify`; the connection
+    // itself re-checks on its strand, where its joins are exact.
+    auto notify_user = [&](const std::string& u) {
+      auto it = users_.find(u);
+      if (it == users_.end()) return;
+      for (const auto& [p, w] : it->second) {
+        bool is_joined = rit != rooms_.end() && rit->second.count(p) > 0;
+        if (!is_joined)
+          if (auto c = w.lock()) others.push_back(std::move(c));
+      }
+    };
+    if (group) {
+      if (group->size() < users_.size()) {
+        for (const auto& u : *group) notify_user(u);
+      } else {
+        for (const auto& [u, m] : users_)
+          if (group->count(u)) notify_user(u);
+      }
+    } else {
+      for (const auto& u : member_list) notify_user(u);
+    }
+  }
+  if (!others.empty()) {
+    auto frame =
+        std::make_shared<const std::string>(notify_frame(r->room, "message", r->seq, r->from));
+    for (auto& c : others) c->post_record(r, frame, delivery::notify);
+  }
+  return true;
+}
+
+bool router::has_connections() const {
+  std::shared_lock lock(mu_);
+  return !users_.empty();
+}
+
 std::size_t router::connection_count() const {
   std::shared_lock lock(mu_);
   std::size_t n = 0;
@@ -67,51 +117,16 @@ void router::dispatch(const bus::record_ptr& r) {
   std::vector<std::shared_ptr<connection>> joined, others;
   switch (r->k) {
     case bus::kind::message: {
-      std::vector<std::string> member_list;
-      member_set_ptr group;
-      if (ids::is_direct(r->room)) {
-        auto [a, b] = ids::direct_members(r->room);
-        member_list.push_back(a);
-        if (b != a) member_list.push_back(b);
-      } else {
-        group = members_.get_stale(r->room);
-      }
       {
         std::shared_lock lock(mu_);
         if (auto it = rooms_.find(r->room); it != rooms_.end()) collect(it->second, joined);
-        // Members' connections that have not joined the room get `notify`; the
-        // connection itself re-checks on its strand, where its joins are exact.
-        auto notify_user = [&](const std::string& u) {
-          auto it = users_.find(u);
-          if (it == users_.end()) return;
-          for (const auto& [p, w] : it->second) {
-            bool is_joined = false;
-            if (auto rit = rooms_.find(r->room); rit != rooms_.end())
-              is_joined = rit->second.count(p) > 0;
-            if (!is_joined)
-              if (auto c = w.lock()) others.push_back(std::move(c));
-          }
-        };
-        if (group) {
-          if (group->size() < users_.size()) {
-            for (const auto& u : *group) notify_user(u);
-          } else {
-            for (const auto& [u, m] : users_)
-              if (group->count(u)) notify_user(u);
-          }
-        } else {
-          for (const auto& u : member_list) notify_user(u);
-        }
       }
       if (!joined.empty()) {
         store::message m{r->room, r->seq, r->id, r->from, r->cid, r->text, r->ts};
         auto frame = std::make_shared<const std::string>(message_frame(m));
         for (auto& c : joined) c->post_record(r, frame, delivery::message);
       }
-      if (!others.empty()) {
-        auto frame = std::make_shared<const std::string>(notify_frame(r->room, "message", r->seq, r->from));
-        for (auto& c : others) c->post_record(r, frame, delivery::notify);
-      }
+      notify(r);
       break;
     }
     case bus::kind::typing:

@@ -33,6 +33,10 @@ class router {
   void unsubscribe(const std::string& room, const connection* c);
 
   void dispatch(const bus::record_ptr& r);
+  // The `notify` part of a message record. False (nothing sent) when the room is a group
+  // whose members are not cached: the caller loads them and calls again.
+  bool notify(const bus::record_ptr& r);
+  bool has_connections() const;
 
   std::size_t connection_count() const;
   // Group rooms that at least one local connection joined (for the membership refresher).

@@ -76,7 +76,16 @@ void service::publish_local_membership(const std::string& room, const std::strin
   router_.dispatch(r);
 }
 
-void service::on_record(const bus::record_ptr& r) { router_.dispatch(r); }
+void service::on_record(const bus::record_ptr& r) {
+  router_.dispatch(r);
+  // A group message from another node for a room this node never cached: load the members
+  // (on the pool, never on the bus thread) so their connections still get `notify`.
+  if (r->k == bus::kind::message && !ids::is_direct(r->room) && !members_.get_stale(r->room) &&
+      router_.has_connections())
+    asio::post(pool_, [this, r] {
+      if (group_members(r->room)) router_.notify(r);
+    });
+}
 
 void service::check_member(const std::string& room, const std::string& user,
                            std::function<void(result<void>)> done) {
