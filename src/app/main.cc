@@ -74,8 +74,7 @@ int main(int argc, char** argv) {
     dev_secret = *vopts.hs256_secret;
   }
   auto verifier = auth::verifier::make(vopts);
-  if (!verifier)
-    return fail("--jwt-public-key/--jwt-secret: " + verifier.error().message());
+  if (!verifier) return fail("--jwt-public-key/--jwt-secret: " + verifier.error().message());
 
   const bool cluster = !cfg->kafka_brokers.empty();
   if (cluster && cfg->db.rfind("sqlite:", 0) == 0)
@@ -89,7 +88,9 @@ int main(int argc, char** argv) {
   auto st = store::make_store(sopts, why);
   if (!st) return fail("--db: " + (why.empty() ? st.error().message() : why));
 
-  int threads = cfg->threads > 0 ? cfg->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = cfg->threads > 0
+                    ? cfg->threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   net::server_options nopts;
   nopts.host = cfg->listen_host;
   nopts.port = cfg->listen_port;
@@ -121,14 +122,15 @@ int main(int argc, char** argv) {
   if (!port)
     return fail("--listen " + cfg->listen_host + ":" + std::to_string(cfg->listen_port) + ": " +
                 port.error().message());
-  copts.node_id = cfg->node_id.empty() ? host_name() + ":" + std::to_string(port.value())
-                                       : cfg->node_id;
+  copts.node_id =
+      cfg->node_id.empty() ? host_name() + ":" + std::to_string(port.value()) : cfg->node_id;
   srv->set_node_id(copts.node_id);
 
   std::unique_ptr<bus::bus> b;
   if (cluster) {
     bus::kafka_options kopts;
-    for (const auto& br : cfg->kafka_brokers) kopts.brokers += (kopts.brokers.empty() ? "" : ",") + br;
+    for (const auto& br : cfg->kafka_brokers)
+      kopts.brokers += (kopts.brokers.empty() ? "" : ",") + br;
     kopts.topic = cfg->kafka_topic;
     kopts.partitions = cfg->kafka_partitions;
     kopts.replication = cfg->kafka_replication;
@@ -151,7 +153,8 @@ int main(int argc, char** argv) {
   // In cluster mode this creates the topic if missing and positions the consumer at the end
   // of every partition: the node is not ready before that.
   if (auto r = b->start(); !r) {
-    std::fprintf(stderr, "parleyd: --kafka: the bus did not start: %s\n", r.error().message().c_str());
+    std::fprintf(stderr, "parleyd: --kafka: the bus did not start: %s\n",
+                 r.error().message().c_str());
     st.value()->close();
     return 1;
   }
@@ -165,9 +168,10 @@ int main(int argc, char** argv) {
   spdlog::info("node {} listening on http://{}:{} (db {}, {} threads)", copts.node_id,
                cfg->listen_host, port.value(), cfg->db, threads);
   if (cfg->dev) {
-    spdlog::info("dev mode: web chat at http://{}:{}/ ; get a token with: curl -s -X POST "
-                 "http://{}:{}/api/dev/token -d '{{\"user\":\"alice\"}}'",
-                 cfg->listen_host, port.value(), cfg->listen_host, port.value());
+    spdlog::info(
+        "dev mode: web chat at http://{}:{}/ ; get a token with: curl -s -X POST "
+        "http://{}:{}/api/dev/token -d '{{\"user\":\"alice\"}}'",
+        cfg->listen_host, port.value(), cfg->listen_host, port.value());
     std::printf("web chat page: http://%s:%u/\n", cfg->listen_host.c_str(), port.value());
     std::printf("dev token: curl -s -X POST http://%s:%u/api/dev/token -d '{\"user\":\"alice\"}'\n",
                 cfg->listen_host.c_str(), port.value());

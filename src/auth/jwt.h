@@ -13,16 +13,16 @@
 namespace parley::auth {
 
 enum class errc {
-  malformed = 1,      // not three base64url parts, bad JSON, ...
-  bad_algorithm,      // alg none, or not the configured algorithm (HS/RS/ES confusion)
+  malformed = 1,  // not three base64url parts, bad JSON, ...
+  bad_algorithm,  // alg none, or not the configured algorithm (HS/RS/ES confusion)
   bad_signature,
-  expired,            // exp + skew <= now
-  not_yet_valid,      // nbf - skew > now
-  missing_claim,      // exp or sub absent
+  expired,        // exp + skew <= now
+  not_yet_valid,  // nbf - skew > now
+  missing_claim,  // exp or sub absent
   bad_issuer,
   bad_audience,
-  bad_subject,        // sub not a valid user id (see ids::valid_user; integers accepted)
-  bad_key,            // verifier construction: unreadable/unsupported key
+  bad_subject,  // sub not a valid user id (see ids::valid_user; integers accepted)
+  bad_key,      // verifier construction: unreadable/unsupported key
 };
 PARLEY_ERRC_CATEGORY(parley::auth, errc)
 
@@ -32,10 +32,10 @@ struct claims {
 };
 
 struct verifier_options {
-  std::optional<std::string> hs256_secret;   // shared secret (HS256)
-  std::optional<std::string> public_key_pem; // PEM public key: RSA -> RS256, EC P-256 -> ES256
-  std::optional<std::string> issuer;         // required `iss` when set
-  std::optional<std::string> audience;       // required in `aud` (string or array) when set
+  std::optional<std::string> hs256_secret;    // shared secret (HS256)
+  std::optional<std::string> public_key_pem;  // PEM public key: RSA -> RS256, EC P-256 -> ES256
+  std::optional<std::string> issuer;          // required `iss` when set
+  std::optional<std::string> audience;        // required in `aud` (string or array) when set
   std::int64_t skew_ms = 30'000;
 };
 

@@ -13,9 +13,8 @@ namespace parley {
 // A histogram with fixed bucket bounds in seconds (Prometheus `le` semantics).
 class histogram {
  public:
-  static constexpr std::array<double, 14> bounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                 0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                                 1.0,    2.5};
+  static constexpr std::array<double, 14> bounds{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
   void observe(double seconds) noexcept;
   void render(std::string& out, const std::string& name, const std::string& help) const;
 
@@ -38,29 +37,29 @@ class labeled_counter {
 };
 
 struct metrics {
-  std::atomic<std::int64_t> connections{0};           // gauge: open WebSocket sessions
-  std::atomic<std::uint64_t> connections_total{0};    // accepted upgrades
-  std::atomic<std::uint64_t> messages_stored{0};      // new rows committed (not repeats)
-  std::atomic<std::uint64_t> messages_delivered{0};   // `message` frames queued to sessions
-  std::atomic<std::uint64_t> messages_dropped{0};     // frames discarded by overflowed queues
-  std::atomic<std::uint64_t> slow_consumer_closes{0}; // sessions closed with 1008 on overflow
+  std::atomic<std::int64_t> connections{0};            // gauge: open WebSocket sessions
+  std::atomic<std::uint64_t> connections_total{0};     // accepted upgrades
+  std::atomic<std::uint64_t> messages_stored{0};       // new rows committed (not repeats)
+  std::atomic<std::uint64_t> messages_delivered{0};    // `message` frames queued to sessions
+  std::atomic<std::uint64_t> messages_dropped{0};      // frames discarded by overflowed queues
+  std::atomic<std::uint64_t> slow_consumer_closes{0};  // sessions closed with 1008 on overflow
   std::atomic<std::uint64_t> http_requests{0};
-  std::atomic<std::uint64_t> gap_fills{0};            // range reads issued by the router
-  std::atomic<std::uint64_t> duplicates_dropped{0};   // records at or below a session's seq
-  labeled_counter errors;                             // error frames / HTTP errors by code
-  histogram store_append_latency;                     // queue + commit, per append
+  std::atomic<std::uint64_t> gap_fills{0};           // range reads issued by the router
+  std::atomic<std::uint64_t> duplicates_dropped{0};  // records at or below a session's seq
+  labeled_counter errors;                            // error frames / HTTP errors by code
+  histogram store_append_latency;                    // queue + commit, per append
   // cluster bus (src/bus/kafka_bus.cc) and outbox relay (src/chat/outbox_relay.cc)
-  std::atomic<std::int64_t> kafka_up{0};                   // gauge: 1 while a broker answers
-  std::atomic<std::int64_t> kafka_producer_queue{0};       // gauge: records awaiting a report
-  std::atomic<std::int64_t> kafka_consumer_lag{0};         // gauge: records behind the ends
-  std::atomic<std::uint64_t> kafka_records_produced{0};    // delivery reports ok
-  std::atomic<std::uint64_t> kafka_produce_failed{0};      // queue full, stopped, report failed
-  std::atomic<std::uint64_t> kafka_records_received{0};    // records read from the topic
-  std::atomic<std::uint64_t> kafka_bad_records{0};         // records that did not decode
-  std::atomic<std::uint64_t> kafka_own_records_dropped{0}; // this node's records read back
-  histogram kafka_produce_latency;                         // publish -> delivery report
-  std::atomic<std::uint64_t> outbox_republished{0};        // records the relay published
-  std::atomic<std::uint64_t> outbox_confirmed{0};          // outbox rows removed
+  std::atomic<std::int64_t> kafka_up{0};                    // gauge: 1 while a broker answers
+  std::atomic<std::int64_t> kafka_producer_queue{0};        // gauge: records awaiting a report
+  std::atomic<std::int64_t> kafka_consumer_lag{0};          // gauge: records behind the ends
+  std::atomic<std::uint64_t> kafka_records_produced{0};     // delivery reports ok
+  std::atomic<std::uint64_t> kafka_produce_failed{0};       // queue full, stopped, report failed
+  std::atomic<std::uint64_t> kafka_records_received{0};     // records read from the topic
+  std::atomic<std::uint64_t> kafka_bad_records{0};          // records that did not decode
+  std::atomic<std::uint64_t> kafka_own_records_dropped{0};  // this node's records read back
+  histogram kafka_produce_latency;                          // publish -> delivery report
+  std::atomic<std::uint64_t> outbox_republished{0};         // records the relay published
+  std::atomic<std::uint64_t> outbox_confirmed{0};           // outbox rows removed
 
   std::string render() const;
 };

@@ -22,10 +22,10 @@ using outcome::success;
 
 // Declares `make_error_code(errc)` and the std::is_error_code_enum specialisation for a
 // module's errc. Use at namespace scope of the module, then specialise the trait outside.
-#define PARLEY_ERRC_CATEGORY(ns, errc_type)                         \
-  const std::error_category& errc_type##_category() noexcept;      \
-  inline std::error_code make_error_code(errc_type e) noexcept {    \
-    return {static_cast<int>(e), errc_type##_category()};           \
+#define PARLEY_ERRC_CATEGORY(ns, errc_type)                      \
+  const std::error_category& errc_type##_category() noexcept;    \
+  inline std::error_code make_error_code(errc_type e) noexcept { \
+    return {static_cast<int>(e), errc_type##_category()};        \
   }
 
 #define PARLEY_ERRC_TRAIT(qualified) \

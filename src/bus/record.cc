@@ -13,9 +13,12 @@ class category final : public std::error_category {
   const char* name() const noexcept override { return "parley.bus"; }
   std::string message(int c) const override {
     switch (static_cast<errc>(c)) {
-      case errc::unavailable: return "bus unavailable";
-      case errc::bad_record: return "bad record";
-      case errc::closed: return "bus closed";
+      case errc::unavailable:
+        return "bus unavailable";
+      case errc::bad_record:
+        return "bad record";
+      case errc::closed:
+        return "bus closed";
     }
     return "unknown bus error";
   }
@@ -23,10 +26,14 @@ class category final : public std::error_category {
 
 const char* kind_name(kind k) {
   switch (k) {
-    case kind::message: return "message";
-    case kind::read: return "read";
-    case kind::typing: return "typing";
-    case kind::membership: return "membership";
+    case kind::message:
+      return "message";
+    case kind::read:
+      return "read";
+    case kind::typing:
+      return "typing";
+    case kind::membership:
+      return "membership";
   }
   return "message";
 }
@@ -50,7 +57,10 @@ std::string encode(const record& r) {
       o["from"] = r.from;
       o["text"] = r.text;
       o["ts"] = r.ts;
-      if (r.cid) o["cid"] = *r.cid; else o["cid"] = nullptr;
+      if (r.cid)
+        o["cid"] = *r.cid;
+      else
+        o["cid"] = nullptr;
       break;
     case kind::read:
       o["user"] = r.user;

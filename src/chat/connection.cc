@@ -22,14 +22,22 @@ constexpr std::int64_t k_error_flood_window_ms = 10'000;
 
 const char* type_name(frame_type t) {
   switch (t) {
-    case frame_type::send: return "send";
-    case frame_type::join: return "join";
-    case frame_type::leave: return "leave";
-    case frame_type::history: return "history";
-    case frame_type::typing: return "typing";
-    case frame_type::read: return "read";
-    case frame_type::auth: return "auth";
-    case frame_type::ping: return "ping";
+    case frame_type::send:
+      return "send";
+    case frame_type::join:
+      return "join";
+    case frame_type::leave:
+      return "leave";
+    case frame_type::history:
+      return "history";
+    case frame_type::typing:
+      return "typing";
+    case frame_type::read:
+      return "read";
+    case frame_type::auth:
+      return "auth";
+    case frame_type::ping:
+      return "ping";
   }
   return "unknown";
 }
@@ -121,22 +129,29 @@ void connection::on_text(std::string_view text) {
   }
   auto& f = *parsed.frame;
   // Sends have their own bucket (taken in service::send, refunded for repeats).
-  if (f.type != frame_type::send &&
-      !svc_.limits().try_take(user_, rate_limiter::bucket::other))
+  if (f.type != frame_type::send && !svc_.limits().try_take(user_, rate_limiter::bucket::other))
     return error(errc::rate_limited, "too many frames", ref_of(f), f.rid);
   handle(std::move(f));
 }
 
 void connection::handle(client_frame f) {
   switch (f.type) {
-    case frame_type::send: return do_send(std::move(f));
-    case frame_type::join: return do_join(std::move(*f.room), f.since, f.rid);
-    case frame_type::leave: return do_leave(*f.room, f.rid);
-    case frame_type::history: return do_history(std::move(f));
-    case frame_type::typing: return do_typing(std::move(f));
-    case frame_type::read: return do_read(std::move(f));
-    case frame_type::auth: return do_auth(std::move(f));
-    case frame_type::ping: return emit(pong_frame(now_ms(), f.rid));
+    case frame_type::send:
+      return do_send(std::move(f));
+    case frame_type::join:
+      return do_join(std::move(*f.room), f.since, f.rid);
+    case frame_type::leave:
+      return do_leave(*f.room, f.rid);
+    case frame_type::history:
+      return do_history(std::move(f));
+    case frame_type::typing:
+      return do_typing(std::move(f));
+    case frame_type::read:
+      return do_read(std::move(f));
+    case frame_type::auth:
+      return do_auth(std::move(f));
+    case frame_type::ping:
+      return emit(pong_frame(now_ms(), f.rid));
   }
 }
 
@@ -146,21 +161,22 @@ void connection::do_send(client_frame f) {
     return error(errc::bad_request, "no room: give 'room' or connect with receiverId/room",
                  ref_of(f), f.rid);
   if (f.text.size() > svc_.options().max_text_bytes)
-    return error(errc::too_large, "text over " + std::to_string(svc_.options().max_text_bytes) +
-                                      " bytes", ref_of(f), f.rid);
+    return error(errc::too_large,
+                 "text over " + std::to_string(svc_.options().max_text_bytes) + " bytes", ref_of(f),
+                 f.rid);
   if (f.text.empty()) return error(errc::bad_request, "text must not be empty", ref_of(f), f.rid);
   send_request req{user_, *room, std::move(f.text), f.cid, session_};
   auto ref = ref_of(f);
-  svc_.send(std::move(req), [self = shared_from_this(), ref, rid = f.rid](
-                                result<store::append_result> r) mutable {
-    // Posted before the message's record is published: the ack precedes the copy.
-    asio::post(self->strand_, [self, r = std::move(r), ref = std::move(ref),
-                               rid = std::move(rid)]() mutable {
-      if (self->stopped_) return;
-      if (!r) return self->error(r.error(), r.error().message(), ref, rid);
-      self->emit(ack_frame(r.value().msg, rid));
-    });
-  });
+  svc_.send(std::move(req),
+            [self = shared_from_this(), ref, rid = f.rid](result<store::append_result> r) mutable {
+              // Posted before the message's record is published: the ack precedes the copy.
+              asio::post(self->strand_, [self, r = std::move(r), ref = std::move(ref),
+                                         rid = std::move(rid)]() mutable {
+                if (self->stopped_) return;
+                if (!r) return self->error(r.error(), r.error().message(), ref, rid);
+                self->emit(ack_frame(r.value().msg, rid));
+              });
+            });
 }
 
 void connection::do_join(std::string room, std::optional<std::int64_t> since,
@@ -188,15 +204,14 @@ void connection::do_join(std::string room, std::optional<std::int64_t> since,
         if (!snap) return from_store(snap.error());
         return snap;
       },
-      [self = shared_from_this(), room, generation, since, rid](
-          result<store::join_snapshot> snap) mutable {
+      [self = shared_from_this(), room, generation, since,
+       rid](result<store::join_snapshot> snap) mutable {
         self->finish_join(room, generation, since, std::move(snap), rid);
       });
 }
 
 void connection::finish_join(const std::string& room, std::uint64_t generation,
-                             std::optional<std::int64_t> since,
-                             result<store::join_snapshot> snap,
+                             std::optional<std::int64_t> since, result<store::join_snapshot> snap,
                              const std::optional<std::string>& rid) {
   auto it = subs_.find(room);
   if (it == subs_.end() || it->second.generation != generation) return;  // left or re-joined
@@ -313,10 +328,10 @@ void connection::do_auth(client_frame f) {
 }
 
 void connection::post_record(bus::record_ptr r, frame_ptr frame, delivery what) {
-  asio::post(strand_, [self = shared_from_this(), r = std::move(r), frame = std::move(frame),
-                       what] {
-    if (!self->stopped_) self->on_record(r, frame, what);
-  });
+  asio::post(strand_,
+             [self = shared_from_this(), r = std::move(r), frame = std::move(frame), what] {
+               if (!self->stopped_) self->on_record(r, frame, what);
+             });
 }
 
 void connection::on_record(const bus::record_ptr& r, const frame_ptr& frame, delivery what) {
@@ -414,25 +429,24 @@ void connection::fill_gap(const std::string& room) {
   std::int64_t first = s.last + 1, last = s.pending.begin()->first - 1;
   s.gap_fill_in_flight = true;
   global_metrics().gap_fills.fetch_add(1, std::memory_order_relaxed);
-  blocking(
-      [&svc = svc_, room, first, last] { return svc.storage().range(room, first, last); },
-      [self = shared_from_this(), room, generation = s.generation](
-          result<std::vector<store::message>> r) {
-        auto it = self->subs_.find(room);
-        if (it == self->subs_.end() || it->second.generation != generation) return;
-        auto& s = it->second;
-        s.gap_fill_in_flight = false;
-        if (r) {
-          auto out = self->out_.lock();
-          for (const auto& m : r.value()) {
-            if (m.seq != s.last + 1) continue;
-            if (out) out->emit(std::make_shared<const std::string>(message_frame(m)), true);
-            s.last = m.seq;
-          }
-        }
-        self->drain_pending(s);
-        if (!s.pending.empty()) self->arm_gap_timer(room, s);
-      });
+  blocking([&svc = svc_, room, first, last] { return svc.storage().range(room, first, last); },
+           [self = shared_from_this(), room,
+            generation = s.generation](result<std::vector<store::message>> r) {
+             auto it = self->subs_.find(room);
+             if (it == self->subs_.end() || it->second.generation != generation) return;
+             auto& s = it->second;
+             s.gap_fill_in_flight = false;
+             if (r) {
+               auto out = self->out_.lock();
+               for (const auto& m : r.value()) {
+                 if (m.seq != s.last + 1) continue;
+                 if (out) out->emit(std::make_shared<const std::string>(message_frame(m)), true);
+                 s.last = m.seq;
+               }
+             }
+             self->drain_pending(s);
+             if (!s.pending.empty()) self->arm_gap_timer(room, s);
+           });
 }
 
 }  // namespace parley::chat

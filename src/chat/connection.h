@@ -80,8 +80,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void handle(client_frame f);
   void do_send(client_frame f);
-  void do_join(std::string room, std::optional<std::int64_t> since,
-               std::optional<std::string> rid);
+  void do_join(std::string room, std::optional<std::int64_t> since, std::optional<std::string> rid);
   void finish_join(const std::string& room, std::uint64_t generation,
                    std::optional<std::int64_t> since, result<store::join_snapshot> snap,
                    const std::optional<std::string>& rid);

@@ -17,7 +17,10 @@ void put_message_fields(json::object& o, const store::message& m) {
   o["from"] = m.sender;
   o["text"] = m.text;
   o["ts"] = m.ts;
-  if (m.cid) o["cid"] = *m.cid; else o["cid"] = nullptr;
+  if (m.cid)
+    o["cid"] = *m.cid;
+  else
+    o["cid"] = nullptr;
 }
 
 json::object message_object(const store::message& m) {
@@ -138,8 +141,10 @@ parse_outcome parse_client_frame(std::string_view text) {
     case frame_type::send: {
       need_room(false);
       auto txt = f.str("text");
-      if (!txt) f.fail("missing field 'text'");
-      else cf.text = std::move(*txt);
+      if (!txt)
+        f.fail("missing field 'text'");
+      else
+        cf.text = std::move(*txt);
       cf.cid = f.str("cid");
       if (cf.cid && !ids::valid_cid(*cf.cid)) f.fail("cid must be 1 to 64 bytes");
       break;
@@ -150,7 +155,9 @@ parse_outcome parse_client_frame(std::string_view text) {
       if (cf.since && *cf.since < 0) f.fail("since must be >= 0");
       break;
     case frame_type::leave:
-    case frame_type::typing: need_room(true); break;
+    case frame_type::typing:
+      need_room(true);
+      break;
     case frame_type::history: {
       need_room(true);
       cf.before = f.integer("before");
@@ -175,7 +182,8 @@ parse_outcome parse_client_frame(std::string_view text) {
       if (tok) cf.token = std::move(*tok);
       break;
     }
-    case frame_type::ping: break;
+    case frame_type::ping:
+      break;
   }
   if (!f.error.empty()) {
     out.failure.message = std::move(f.error);
@@ -201,7 +209,10 @@ std::string hello_frame(const std::string& user, const std::string& session,
 std::string ack_frame(const store::message& m, const std::optional<std::string>& rid) {
   json::object o;
   o["type"] = "ack";
-  if (m.cid) o["cid"] = *m.cid; else o["cid"] = nullptr;
+  if (m.cid)
+    o["cid"] = *m.cid;
+  else
+    o["cid"] = nullptr;
   o["room"] = m.room;
   o["seq"] = m.seq;
   o["id"] = m.id;
@@ -304,7 +315,10 @@ std::string error_frame(std::string_view code, std::string_view message,
   o["type"] = "error";
   o["code"] = code;
   o["message"] = message;
-  if (ref) o["ref"] = *ref; else o["ref"] = nullptr;
+  if (ref)
+    o["ref"] = *ref;
+  else
+    o["ref"] = nullptr;
   put_rid(o, rid);
   return json::serialize(o);
 }

@@ -20,12 +20,12 @@ enum class frame_type { send, join, leave, history, typing, read, auth, ping };
 
 struct client_frame {
   frame_type type = frame_type::ping;
-  bool plain_text = false;           // a seed-compatible plain-text send
+  bool plain_text = false;  // a seed-compatible plain-text send
   std::optional<std::string> rid;
-  std::optional<std::string> room;   // absent: the default room (send only)
-  std::string text;                  // send
-  std::optional<std::string> cid;    // send
-  std::optional<std::int64_t> since; // join
+  std::optional<std::string> room;     // absent: the default room (send only)
+  std::string text;                    // send
+  std::optional<std::string> cid;      // send
+  std::optional<std::int64_t> since;   // join
   std::optional<std::int64_t> before;  // history
   int limit = 50;                      // history (1..200)
   std::int64_t seq = 0;                // read

@@ -21,11 +21,11 @@ bool rate_limiter::try_take(const std::string& user, bucket b) {
     it->second.last = now;
     // Keep the map bounded: drop users whose buckets are full again (idle for a while).
     if (users_.size() > 100000) {
-      std::erase_if(users_, [&](auto& kv) {
-        return now - kv.second.last > std::chrono::seconds(60);
-      });
+      std::erase_if(users_,
+                    [&](auto& kv) { return now - kv.second.last > std::chrono::seconds(60); });
       it = users_.find(user);
-      if (it == users_.end()) it = users_.try_emplace(user, state{{2 * send_rate_, 2 * frame_rate_}, now}).first;
+      if (it == users_.end())
+        it = users_.try_emplace(user, state{{2 * send_rate_, 2 * frame_rate_}, now}).first;
     }
   } else {
     refill(it->second, now);

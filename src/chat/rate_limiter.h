@@ -12,7 +12,8 @@ namespace parley::chat {
 class rate_limiter {
  public:
   enum class bucket { send, other };
-  rate_limiter(double send_rate, double frame_rate) : send_rate_(send_rate), frame_rate_(frame_rate) {}
+  rate_limiter(double send_rate, double frame_rate)
+      : send_rate_(send_rate), frame_rate_(frame_rate) {}
   // Takes one token; false when the bucket is empty.
   bool try_take(const std::string& user, bucket b);
   // Gives a token back (a send that turned out to be a repeat of a stored cid).

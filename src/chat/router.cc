@@ -136,9 +136,9 @@ void router::dispatch(const bus::record_ptr& r) {
         if (auto it = rooms_.find(r->room); it != rooms_.end()) collect(it->second, joined);
       }
       if (joined.empty()) break;
-      auto frame = std::make_shared<const std::string>(
-          r->k == bus::kind::typing ? typing_frame(r->room, r->user)
-                                    : read_frame(r->room, r->user, r->seq));
+      auto frame = std::make_shared<const std::string>(r->k == bus::kind::typing
+                                                           ? typing_frame(r->room, r->user)
+                                                           : read_frame(r->room, r->user, r->seq));
       for (auto& c : joined) c->post_record(r, frame, delivery::ephemeral);
       break;
     }

@@ -1,9 +1,9 @@
 #include "chat/service.h"
 
-#include <boost/asio/post.hpp>
 #include <algorithm>
-#include <thread>
+#include <boost/asio/post.hpp>
 #include <set>
+#include <thread>
 
 #include "base/clock.h"
 #include "base/ids.h"
@@ -98,7 +98,8 @@ void service::check_member(const std::string& room, const std::string& user,
     if (m->count(user)) return done(success());
     return done(errc::not_member);
   }
-  asio::post(pool_, [this, room, user, done = std::move(done)] { done(require_member(room, user)); });
+  asio::post(pool_,
+             [this, room, user, done = std::move(done)] { done(require_member(room, user)); });
 }
 
 result<member_set_ptr> service::group_members(const std::string& room) {
@@ -126,53 +127,53 @@ void service::send(send_request req, std::function<void(result<store::append_res
   if (req.text.size() > opts_.max_text_bytes) return done(errc::too_large);
   if (req.text.empty()) return done(errc::bad_request);
   auto room = req.room, user = req.user;
-  check_member(room, user, [this, req = std::move(req), done = std::move(done)](
-                               result<void> m) mutable {
-    if (!m) return done(m.error());
-    bool took = limits_.try_take(req.user, rate_limiter::bucket::send);
-    if (!took) {
-      if (!req.cid) return done(errc::rate_limited);
-      // A repeat of a stored cid is answered with its original ack even when the bucket
-      // is empty: repeats do not count against the rate limit.
-      return asio::post(pool_, [this, req = std::move(req), done = std::move(done)] {
-        auto found = store_.find_cid(req.room, req.user, *req.cid);
-        if (!found) return done(from_store(found.error()));
-        if (!found.value()) return done(errc::rate_limited);
-        done(store::append_result{std::move(*found.value()), true});
+  check_member(
+      room, user, [this, req = std::move(req), done = std::move(done)](result<void> m) mutable {
+        if (!m) return done(m.error());
+        bool took = limits_.try_take(req.user, rate_limiter::bucket::send);
+        if (!took) {
+          if (!req.cid) return done(errc::rate_limited);
+          // A repeat of a stored cid is answered with its original ack even when the bucket
+          // is empty: repeats do not count against the rate limit.
+          return asio::post(pool_, [this, req = std::move(req), done = std::move(done)] {
+            auto found = store_.find_cid(req.room, req.user, *req.cid);
+            if (!found) return done(from_store(found.error()));
+            if (!found.value()) return done(errc::rate_limited);
+            done(store::append_result{std::move(*found.value()), true});
+          });
+        }
+        store::append_request ar;
+        ar.room = req.room;
+        ar.sender = req.user;
+        ar.cid = req.cid;
+        ar.text = std::move(req.text);
+        ar.ts = now_ms();
+        ar.id = ids::new_message_id(ar.ts);
+        store_.append(std::move(ar), [this, user = req.user, origin = std::move(req.origin_session),
+                                      done = std::move(done)](result<store::append_result> r) {
+          if (!r) return done(from_store(r.error()));
+          if (r.value().duplicate) {
+            // A repeat of a stored cid does not count against the rate limit.
+            limits_.refund(user, rate_limiter::bucket::send);
+            return done(std::move(r));
+          }
+          auto rec = std::make_shared<bus::record>();
+          const auto& m = r.value().msg;
+          rec->k = bus::kind::message;
+          rec->room = m.room;
+          rec->node = opts_.node_id;
+          rec->seq = m.seq;
+          rec->id = m.id;
+          rec->from = m.sender;
+          rec->text = m.text;
+          rec->ts = m.ts;
+          rec->cid = m.cid;
+          // The ack is posted first (by `done`), then the message: the sender's connection
+          // sees them in that order.
+          done(std::move(r));
+          bus_.publish(std::move(rec));
+        });
       });
-    }
-    store::append_request ar;
-    ar.room = req.room;
-    ar.sender = req.user;
-    ar.cid = req.cid;
-    ar.text = std::move(req.text);
-    ar.ts = now_ms();
-    ar.id = ids::new_message_id(ar.ts);
-    store_.append(std::move(ar), [this, user = req.user, origin = std::move(req.origin_session),
-                                  done = std::move(done)](result<store::append_result> r) {
-      if (!r) return done(from_store(r.error()));
-      if (r.value().duplicate) {
-        // A repeat of a stored cid does not count against the rate limit.
-        limits_.refund(user, rate_limiter::bucket::send);
-        return done(std::move(r));
-      }
-      auto rec = std::make_shared<bus::record>();
-      const auto& m = r.value().msg;
-      rec->k = bus::kind::message;
-      rec->room = m.room;
-      rec->node = opts_.node_id;
-      rec->seq = m.seq;
-      rec->id = m.id;
-      rec->from = m.sender;
-      rec->text = m.text;
-      rec->ts = m.ts;
-      rec->cid = m.cid;
-      // The ack is posted first (by `done`), then the message: the sender's connection
-      // sees them in that order.
-      done(std::move(r));
-      bus_.publish(std::move(rec));
-    });
-  });
 }
 
 void service::publish(bus::record r) {

@@ -8,13 +8,13 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "auth/jwt.h"
@@ -108,8 +108,7 @@ class service {
 
  private:
   void on_record(const bus::record_ptr& r);
-  void publish_local_membership(const std::string& room, const std::string& user,
-                                const char* op);
+  void publish_local_membership(const std::string& room, const std::string& user, const char* op);
   void publish_membership(const std::string& room, const std::string& user, const char* op,
                           std::int64_t last_seq, const std::string& by);
 

@@ -6,14 +6,13 @@
 // Threads: a ws_client owns one I/O thread. send_text()/close() may be called from any
 // thread; recv() from one consumer thread at a time. Start-up and tests only: errors are
 // values, no exceptions escape.
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <boost/json/object.hpp>
 
 namespace parley::client {
 
@@ -27,9 +26,9 @@ struct url_parts {
 std::optional<url_parts> parse_url(const std::string& url);
 
 struct connect_options {
-  std::optional<std::string> bearer;   // sent as Authorization: Bearer
+  std::optional<std::string> bearer;  // sent as Authorization: Bearer
   std::chrono::milliseconds timeout{5000};
-  std::string local_address;           // bind to this source address ("" = any)
+  std::string local_address;  // bind to this source address ("" = any)
 };
 
 struct connect_error {

@@ -13,23 +13,23 @@ namespace parley::config {
 
 struct config {
   std::string listen_host = "127.0.0.1";
-  std::uint16_t listen_port = 8080;           // 0: pick a free port
-  std::string db = "sqlite:./data/parley.db";  // sqlite:PATH | postgresql://...
-  std::optional<std::string> jwt_secret;       // HS256
+  std::uint16_t listen_port = 8080;                // 0: pick a free port
+  std::string db = "sqlite:./data/parley.db";      // sqlite:PATH | postgresql://...
+  std::optional<std::string> jwt_secret;           // HS256
   std::optional<std::string> jwt_public_key_file;  // PEM (RS256 / ES256)
   std::optional<std::string> jwt_public_key_pem;   // contents, read by load()
   std::optional<std::string> jwt_issuer;
   std::optional<std::string> jwt_audience;
   std::int64_t jwt_skew_ms = 30'000;
-  std::string node_id;      // default: "<hostname>:<port>" (filled by parleyd once bound)
-  int threads = 0;          // 0: number of cores
+  std::string node_id;  // default: "<hostname>:<port>" (filled by parleyd once bound)
+  int threads = 0;      // 0: number of cores
   bool dev = false;
-  std::string web_root;     // directory of the web page; empty: compiled-in default
+  std::string web_root;  // directory of the web page; empty: compiled-in default
   // limits
   std::size_t max_frame_bytes = 64 * 1024;
   std::size_t max_text_bytes = 16 * 1024;
-  double send_rate = 50;              // messages/s per user per node (burst 2x)
-  double frame_rate = 100;            // other frames/s per user per node
+  double send_rate = 50;                           // messages/s per user per node (burst 2x)
+  double frame_rate = 100;                         // other frames/s per user per node
   std::size_t send_queue_bytes = 4 * 1024 * 1024;  // per connection
   std::size_t send_queue_messages = 8192;          // per connection
   int replay_max = 1000;

@@ -215,7 +215,8 @@ http_reply api(chat::service& svc, const http_options& opts, const http_request_
         if (!query_int(req, "before", before) || !query_int(req, "after", after) ||
             !query_int(req, "limit", limit))
           return error_reply(400, "bad_request", "before, after and limit must be integers >= 0");
-        if (before && after) return error_reply(400, "bad_request", "give before or after, not both");
+        if (before && after)
+          return error_reply(400, "bad_request", "give before or after, not both");
         int lim = limit ? static_cast<int>(std::clamp<std::int64_t>(*limit, 1, 200)) : 50;
         auto r = svc.messages(me, room, before, after, lim);
         if (!r) return from_error(r.error());
@@ -273,7 +274,8 @@ http_reply handle_http(chat::service& svc, const http_options& opts, const http_
   }
   if (req.path == "/metrics") return {200, global_metrics().render(), "text/plain; version=0.0.4"};
   if (req.path.rfind("/api/", 0) == 0) return api(svc, opts, req, split_path(req.path));
-  if (req.method != "GET" && req.method != "HEAD") return error_reply(404, "not_found", "no such route");
+  if (req.method != "GET" && req.method != "HEAD")
+    return error_reply(404, "not_found", "no such route");
   return static_file(opts, req.path);
 }
 

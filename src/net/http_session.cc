@@ -41,10 +41,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
     parser_->header_limit(16 * 1024);
     parser_->body_limit(1024 * 1024);
     stream_.expires_after(std::chrono::seconds(60));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->on_read(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
@@ -74,12 +73,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
     http_options opts{state_->opts.dev, state_->opts.dev_secret, state_->opts.web_root,
                       state_->bus_state()};
     if (!needs_blocking(info)) return reply(handle_http(*state_->svc, opts, info));
-    asio::post(state_->svc->blocking_pool(), [self = shared_from_this(), info = std::move(info),
-                                            opts = std::move(opts)] {
-      auto r = handle_http(*self->state_->svc, opts, info);
-      asio::post(self->stream_.get_executor(),
-                 [self, r = std::move(r)]() mutable { self->reply(std::move(r)); });
-    });
+    asio::post(state_->svc->blocking_pool(),
+               [self = shared_from_this(), info = std::move(info), opts = std::move(opts)] {
+                 auto r = handle_http(*self->state_->svc, opts, info);
+                 asio::post(self->stream_.get_executor(),
+                            [self, r = std::move(r)]() mutable { self->reply(std::move(r)); });
+               });
   }
 
   void upgrade(http::request<http::string_body> req, http_request_info info) {
@@ -114,15 +113,15 @@ class http_session : public std::enable_shared_from_this<http_session> {
     auto r = *room;
     state_->svc->check_member(
         r, user,
-        [self = shared_from_this(), req = std::move(req), user, exp, room = std::move(room)](
-            result<void> m) mutable {
+        [self = shared_from_this(), req = std::move(req), user, exp,
+         room = std::move(room)](result<void> m) mutable {
           asio::post(self->stream_.get_executor(), [self, req = std::move(req), user, exp,
-                                                   room = std::move(room), m]() mutable {
+                                                    room = std::move(room), m]() mutable {
             if (!m) {
               auto w = to_wire(m.error(), context::upgrade);
-              return self->reply(error_reply(w.http_status, w.code,
-                                             w.http_status == 403 ? "not a member of this room"
-                                                                  : m.error().message()));
+              return self->reply(error_reply(
+                  w.http_status, w.code,
+                  w.http_status == 403 ? "not a member of this room" : m.error().message()));
             }
             self->accept(std::move(req), std::move(user), exp, std::move(room));
           });
@@ -147,11 +146,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
     res->prepare_payload();
     if (head_) res->body().clear();
     stream_.expires_after(std::chrono::seconds(30));
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec,
-                                                                       std::size_t) {
-      if (ec || !res->keep_alive()) return self->do_close();
-      self->do_read();
-    });
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                        if (ec || !res->keep_alive()) return self->do_close();
+                        self->do_read();
+                      });
   }
 
   void do_close() {

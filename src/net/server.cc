@@ -1,9 +1,10 @@
 #include "net/server.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
-#include <spdlog/spdlog.h>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -27,22 +28,22 @@ struct server::impl {
       : ioc(std::max(1, opts.threads)), state(std::make_shared<shared_state>(std::move(opts))) {}
 
   void do_accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [this](boost::system::error_code ec,
-                                                         tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (!ec) {
-        boost::system::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
-        start_http_session(state, std::move(socket));
-      } else {
-        spdlog::warn("accept failed: {}", ec.message());
-        if (ec == asio::error::no_descriptors) {
-          // Out of file descriptors: back off briefly instead of spinning.
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-      }
-      do_accept();
-    });
+    acceptor.async_accept(asio::make_strand(ioc),
+                          [this](boost::system::error_code ec, tcp::socket socket) {
+                            if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+                            if (!ec) {
+                              boost::system::error_code ignored;
+                              socket.set_option(tcp::no_delay(true), ignored);
+                              start_http_session(state, std::move(socket));
+                            } else {
+                              spdlog::warn("accept failed: {}", ec.message());
+                              if (ec == asio::error::no_descriptors) {
+                                // Out of file descriptors: back off briefly instead of spinning.
+                                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                              }
+                            }
+                            do_accept();
+                          });
   }
 };
 

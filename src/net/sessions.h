@@ -4,12 +4,12 @@
 // connection). Beast's chat-multi shape: listener -> http_session -> websocket_session,
 // shared_state for the registry.
 #include <atomic>
-#include <functional>
-#include <string>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "net/server.h"

@@ -49,11 +49,11 @@ class websocket_session final : public chat::emitter,
     ws_.set_option(t);
     ws_.read_message_max(state_->opts.max_frame_bytes);
     ws_.auto_fragment(false);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-      res.set(http::field::server, "parleyd");
-    }));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "parleyd"); }));
     ws_.control_callback([this](websocket::frame_type, beast::string_view) { touch(); });
-    ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+    ws_.async_accept(req,
+                     [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
   }
 
   // Any thread.
@@ -120,8 +120,8 @@ class websocket_session final : public chat::emitter,
     m.connections_total.fetch_add(1, std::memory_order_relaxed);
     state_->add(shared_from_this());
     auto session_id = ids_new_session();
-    conn_ = std::make_shared<chat::connection>(*state_->svc, ws_.get_executor(),
-                                               weak_from_this(), user_, session_id, exp_ms_);
+    conn_ = std::make_shared<chat::connection>(*state_->svc, ws_.get_executor(), weak_from_this(),
+                                               user_, session_id, exp_ms_);
     emit(std::make_shared<const std::string>(
              chat::hello_frame(user_, session_id, state_->opts.node_id, now_ms())),
          false);
@@ -133,7 +133,10 @@ class websocket_session final : public chat::emitter,
 
   static std::string ids_new_session();
 
-  void touch() { last_rx_ = clock_type::now(); arm_idle(); }
+  void touch() {
+    last_rx_ = clock_type::now();
+    arm_idle();
+  }
 
   void arm_idle() {
     if (idle_armed_) return;
@@ -142,7 +145,8 @@ class websocket_session final : public chat::emitter,
     idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       self->idle_armed_ = false;
       if (ec || self->finished_ || self->closing_) return;
-      if (clock_type::now() - self->last_rx_ >= std::chrono::seconds(self->state_->opts.idle_timeout_s))
+      if (clock_type::now() - self->last_rx_ >=
+          std::chrono::seconds(self->state_->opts.idle_timeout_s))
         return self->close(4002, "idle timeout");
       self->arm_idle();
     });

@@ -377,8 +377,8 @@ result<bool> sqlite_store::is_member(const std::string& room_id, const std::stri
 }
 
 result<std::optional<message>> sqlite_store::find_cid(const std::string& room_id,
-                                                     const std::string& sender,
-                                                     const std::string& cid) {
+                                                      const std::string& sender,
+                                                      const std::string& cid) {
   return read_txn([&](db& c) -> result<std::optional<message>> {
     static const std::string sql = std::string("SELECT ") + std::string(k_message_columns) +
                                    " FROM messages WHERE room = ?1 AND sender = ?2 AND cid = ?3";

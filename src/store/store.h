@@ -108,8 +108,7 @@ class store {
   // the store). conflict if the id exists.
   virtual result<room> create_group(const std::string& room_id, const std::string& name,
                                     const std::string& creator,
-                                    const std::vector<std::string>& members,
-                                    std::int64_t now) = 0;
+                                    const std::vector<std::string>& members, std::int64_t now) = 0;
 
   // The room with its members; not_found if it does not exist.
   virtual result<room> get_room(const std::string& room_id) = 0;
@@ -167,7 +166,8 @@ class store {
   // has no external bus) return an empty list and ignore outbox_done().
   virtual result<std::vector<message>> outbox_claim(int limit, std::chrono::milliseconds min_age,
                                                     std::chrono::milliseconds lease) = 0;
-  virtual result<void> outbox_done(const std::vector<std::pair<std::string, std::int64_t>>& keys) = 0;
+  virtual result<void> outbox_done(
+      const std::vector<std::pair<std::string, std::int64_t>>& keys) = 0;
 
   // Cheap round trip to the database (readiness).
   virtual result<void> ping() = 0;
@@ -181,7 +181,7 @@ struct options {
   // "sqlite:PATH", or a libpq URI "postgresql://user@host:port/db" (also "postgres://");
   // `?options=-csearch_path%3Dmy_schema` puts the tables in my_schema (created if missing).
   std::string url;
-  int readers = 4;  // reader connections / pool size
+  int readers = 4;      // reader connections / pool size
   int max_batch = 512;  // appends committed in one transaction at most
   bool outbox = false;  // write outbox rows (cluster mode)
 };

@@ -33,6 +33,7 @@ extern "C" void on_stop_signal(int) { g_stop.store(true); }
 struct tail_options {
   target_options target;
   std::optional<std::int64_t> since;
+  kafka_tail_options kafka;  // --kafka: read the bus topic instead (cmd_tail_kafka.cc)
 };
 
 std::string_view string_field(const json::object& o, std::string_view key) {
@@ -90,7 +91,6 @@ class tailer {
     return std::nullopt;
   }
 
-
  private:
   void join(std::int64_t since) {
     rid_ = "tail-" + std::to_string(++joins_);
@@ -115,6 +115,8 @@ class tailer {
 };
 
 int run_tail(const tail_options& o) {
+  if (!o.kafka.brokers.empty()) return run_tail_kafka(o.kafka);
+  if (o.target.url.empty()) return usage_error("tail", "--url is required (or --kafka BROKERS)");
   std::string why;
   auto t = resolve_target(o.target, &why);
   if (!t) return usage_error("tail", why);
@@ -182,11 +184,21 @@ command add_tail_command(CLI::App& app) {
       "line: the `message` object of protocol.md without its `type` field (history and live "
       "messages look the same), in seq order. Without --since: the latest 50, then live "
       "ones. Runs until SIGINT/SIGTERM (exit 0) or until the server closes (exit 1, close "
-      "code on stderr).");
+      "code on stderr). With --kafka BROKERS instead: read every room's messages from the "
+      "bus topic as a consumer group of its own (see --kafka; docs/records.md).");
   add_target_options(*cmd, opts->target);
-  cmd->add_option("--since", opts->since,
-                  "replay every message with seq > N first (re-joining while the server "
-                  "says more), then follow live");
+  auto* since = cmd->add_option("--since", opts->since,
+                                "replay every message with seq > N first (re-joining while the "
+                                "server says more), then follow live");
+  // With --kafka the tool reads the topic, not a server: --url is required only without it,
+  // and the WebSocket options do not combine with it.
+  cmd->get_option("--url")->required(false);
+  add_kafka_tail_options(*cmd, opts->kafka);
+  auto* kafka = cmd->get_option("--kafka");
+  for (const char* ws :
+       {"--url", "--token", "--secret", "--user", "--issuer", "--audience", "--to", "--room"})
+    kafka->excludes(cmd->get_option(ws));
+  kafka->excludes(since);
   return {cmd, [opts] { return run_tail(*opts); }};
 }
 

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <vector>
 
+#include "tools/bench/bench.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 
@@ -14,7 +15,7 @@ int main(int argc, char** argv) {
     CLI::App app{"parley: command-line client for the parley chat server", "parley"};
     app.require_subcommand(1);
     std::vector<command> commands{add_token_command(app), add_send_command(app),
-                                  add_tail_command(app)};
+                                  add_tail_command(app), add_bench_command(app)};
     try {
       app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
       // "A subcommand is required" hides a misspelt command: name it instead.
       if (argc > 1 && argv[1][0] != '-' && app.get_subcommands().empty()) {
         std::cerr << "parley: unknown command '" << argv[1]
-                  << "' (commands: token, send, tail; see parley --help)\n";
+                  << "' (commands: token, send, tail, bench; see parley --help)\n";
         return k_exit_usage;
       }
       std::cerr << "parley: " << e.what() << " (see parley --help)\n";

@@ -46,9 +46,9 @@ TEST_F(tools_test, TokenSendAndTail) {
 
   std::string url = server().ws_base();
   for (int i = 1; i <= 12; ++i) {
-    auto [st, out] = run(bin("parley") + " send --url " + url + " --token " + tok +
-                         " --to bob --cid c" + std::to_string(i) + " 'hello " +
-                         std::to_string(i) + "'");
+    auto [st, out] =
+        run(bin("parley") + " send --url " + url + " --token " + tok + " --to bob --cid c" +
+            std::to_string(i) + " 'hello " + std::to_string(i) + "'");
     ASSERT_EQ(st, 0) << out;
     auto lines = json_lines(out);
     ASSERT_EQ(lines.size(), 1u) << out;
@@ -57,8 +57,8 @@ TEST_F(tools_test, TokenSendAndTail) {
     EXPECT_EQ(str(lines[0], "room"), "dm:alice:bob");
   }
   // A repeated cid prints the original ack.
-  auto [rst, rout] = run(bin("parley") + " send --url " + url + " --token " + tok +
-                         " --to bob --cid c3 'again'");
+  auto [rst, rout] =
+      run(bin("parley") + " send --url " + url + " --token " + tok + " --to bob --cid c3 'again'");
   ASSERT_EQ(rst, 0);
   auto again = json_lines(rout);
   ASSERT_EQ(again.size(), 1u);
@@ -66,8 +66,9 @@ TEST_F(tools_test, TokenSendAndTail) {
 
   // tail --since 0 replays everything across several joins (replay_max 5), once, in order,
   // then follows live until interrupted (SIGTERM from timeout: exit 0).
-  auto [tst2, tout] = run("timeout --preserve-status -s TERM 3 " + bin("parley") + " tail --url " + url +
-                          " --secret " + server().secret() + " --user bob --to alice --since 0");
+  auto [tst2, tout] =
+      run("timeout --preserve-status -s TERM 3 " + bin("parley") + " tail --url " + url +
+          " --secret " + server().secret() + " --user bob --to alice --since 0");
   EXPECT_EQ(tst2, 0) << tout;
   auto msgs = json_lines(tout);
   ASSERT_EQ(msgs.size(), 12u) << tout;
