@@ -2,6 +2,7 @@
 // graceful shutdown. Exceptions are allowed here, at start-up only.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -30,6 +31,18 @@ namespace {
 int fail(const std::string& what) {
   std::fprintf(stderr, "parleyd: %s\n", what.c_str());
   return 2;
+}
+
+// A server holds one descriptor per connection: use every descriptor the hard limit allows
+// (the soft limit is often 1024). Returns the limit in effect.
+rlim_t raise_fd_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  return rl.rlim_cur;
 }
 
 std::string host_name() {
@@ -61,6 +74,11 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("parleyd");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(cfg->log_level));
+  rlim_t fds = raise_fd_limit();
+  if (fds != RLIM_INFINITY && fds < 4096) {
+    spdlog::warn("open file limit is {}: at most about that many connections (ulimit -Hn)",
+                 static_cast<unsigned long long>(fds));
+  }
 
   std::string dev_secret;
   auth::verifier_options vopts;

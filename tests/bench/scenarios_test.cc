@@ -161,6 +161,12 @@ TEST_P(bench_scenarios, runs_clean) {
     // Every member of a room receives each message: deliveries are a multiple of sends.
     EXPECT_GE(number(doc, "deliveries"), number(doc, "acked_sends")) << out;
     EXPECT_GT(number(obj(obj(doc, "latency_ms"), "deliver"), "count"), 0) << out;
+    // At this light load every offered delivery arrives by the end of the run.
+    const auto& offered = obj(doc, "offered");
+    EXPECT_GT(number(offered, "sends"), 0) << out;
+    EXPECT_GE(number(offered, "deliveries"), number(offered, "sends")) << out;
+    EXPECT_EQ(number(offered, "delivered"), number(offered, "deliveries")) << out;
+    EXPECT_EQ(number(offered, "delivered_ratio"), 1.0) << out;
   }
   EXPECT_NE(out.find("correctness      ok"), std::string::npos) << out;
 }

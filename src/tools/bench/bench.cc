@@ -44,10 +44,16 @@ std::optional<std::int64_t> vm_rss_kb(std::int64_t pid) {
   return std::nullopt;
 }
 
-// Raises RLIMIT_NOFILE to the hard limit; the error message when `needed` does not fit.
+// Raises RLIMIT_NOFILE to the hard limit (and the hard limit to `needed` when allowed); the
+// error message when `needed` does not fit.
 std::optional<std::string> raise_fd_limit(rlim_t needed) {
   rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return "getrlimit(RLIMIT_NOFILE) failed";
+  if (rl.rlim_max != RLIM_INFINITY && needed > rl.rlim_max) {
+    // Raising the hard limit needs CAP_SYS_RESOURCE (root); up to fs.nr_open. Try once.
+    rlimit want{needed, needed};
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) ::getrlimit(RLIMIT_NOFILE, &rl);
+  }
   if (rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &rl);

@@ -10,8 +10,8 @@
 #include <boost/json.hpp>
 #include <charconv>
 #include <deque>
-#include <set>
 
+#include "tools/bench/checker.h"
 #include "tools/common.h"
 
 namespace parley::tools::bench {
@@ -29,7 +29,6 @@ constexpr auto k_setup_timeout = std::chrono::seconds(10);
 // Frames queued locally beyond this are dropped (and counted): the server stopped reading.
 constexpr std::size_t k_max_queue = 100'000;
 // Gap bookkeeping per connection beyond this is counted straight away.
-constexpr std::size_t k_max_missing = 100'000;
 constexpr std::size_t k_read_message_max = 16 * 1024 * 1024;
 
 // One WebSocket stream with what belongs to it. A connection replaces its link when it
@@ -71,7 +70,8 @@ class connection_impl final : public connection {
         timer_(strand_),
         plan_(std::move(plan)),
         st_(st),
-        on_setup_(std::move(on_setup)) {
+        on_setup_(std::move(on_setup)),
+        checker_(plan_.room) {
     target_ = "/ws?token=" + url_encode(plan_.token);
     if (!plan_.room.empty()) target_ += "&room=" + url_encode(plan_.room);
     host_ = plan_.target.host + ":" + std::to_string(plan_.target.port);
@@ -97,8 +97,7 @@ class connection_impl final : public connection {
     net::post(strand_, [self = shared()] {
       self->stopping_ = true;
       self->timer_.cancel();
-      self->st_.gaps.fetch_add(self->missing_.size(), std::memory_order_relaxed);
-      self->missing_.clear();
+      self->st_.gaps.fetch_add(self->checker_.finish(), std::memory_order_relaxed);
       if (self->link_) {
         error_code ignored;
         beast::get_lowest_layer(self->link_->ws).socket().close(ignored);
@@ -214,7 +213,7 @@ class connection_impl final : public connection {
       state_ = state::wait_joined;
     } else if (type == "joined") {
       if (state_ != state::wait_joined || str_field(o, "room") != plan_.room) return;
-      last_seq_ = int_field(o, "last_seq").value_or(0);
+      checker_.start(int_field(o, "last_seq").value_or(0));
       on_ready();
     } else if (type == "error") {
       auto code = str_field(o, "code");
@@ -293,30 +292,27 @@ class connection_impl final : public connection {
   void on_message(const json::object& o) {
     std::int64_t t = now_us();
     st_.deliveries_total.fetch_add(1, std::memory_order_relaxed);
-    if (str_field(o, "room") != plan_.room) {
-      st_.foreign_room.fetch_add(1, std::memory_order_relaxed);
-      return;
+    switch (checker_.on_message(str_field(o, "room"), int_field(o, "seq").value_or(0))) {
+      case seq_checker::verdict::in_order:
+      case seq_checker::verdict::gap:
+        break;
+      case seq_checker::verdict::out_of_order:
+        st_.out_of_order.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case seq_checker::verdict::duplicate:
+        st_.duplicates.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case seq_checker::verdict::foreign_room:
+        st_.foreign_room.fetch_add(1, std::memory_order_relaxed);
+        return;
     }
-    auto seq = int_field(o, "seq").value_or(0);
-    if (seq == last_seq_ + 1) {
-      last_seq_ = seq;
-    } else if (seq > last_seq_ + 1) {
-      for (std::int64_t s = last_seq_ + 1; s < seq; ++s) {
-        if (missing_.size() < k_max_missing) {
-          missing_.insert(s);
-        } else {
-          st_.gaps.fetch_add(1, std::memory_order_relaxed);
-        }
-      }
-      last_seq_ = seq;
-    } else if (missing_.erase(seq) != 0) {
-      st_.out_of_order.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      st_.duplicates.fetch_add(1, std::memory_order_relaxed);
+    auto sched = cid_time(str_field(o, "cid"));
+    if (sched && st_.measuring(*sched)) {
+      st_.offered_delivered.fetch_add(1, std::memory_order_relaxed);
     }
     if (st_.measuring(t)) {
       st_.deliveries.fetch_add(1, std::memory_order_relaxed);
-      if (auto sched = cid_time(str_field(o, "cid"))) {
+      if (sched) {
         st_.deliver_latency.record(
             static_cast<std::uint64_t>(std::max<std::int64_t>(0, t - *sched)));
       }
@@ -360,6 +356,11 @@ class connection_impl final : public connection {
     f += R"(","cid":")";
     f += cid;
     f += R"("})";
+    if (st_.measuring(scheduled_us)) {
+      st_.offered_sends.fetch_add(1, std::memory_order_relaxed);
+      st_.offered_deliveries.fetch_add(static_cast<std::uint64_t>(plan_.room_size),
+                                       std::memory_order_relaxed);
+    }
     if (queue_.size() >= k_max_queue) {
       st_.backlog_dropped.fetch_add(1, std::memory_order_relaxed);
       return;
@@ -402,8 +403,7 @@ class connection_impl final : public connection {
   std::deque<std::string> queue_;
   bool writing_ = false;
 
-  std::int64_t last_seq_ = 0;
-  std::set<std::int64_t> missing_;
+  seq_checker checker_;
 };
 
 }  // namespace

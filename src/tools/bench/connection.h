@@ -25,7 +25,8 @@ struct conn_plan {
   int index = 0;
   std::string user;
   std::string token;
-  std::string room;  // joined at connect (query `room`); empty: no room
+  std::string room;   // joined at connect (query `room`); empty: no room
+  int room_size = 0;  // connections joined to `room` (each send reaches all of them)
   endpoint target;
   std::string source_addr;  // local address to bind ("" = any)
   bool sender = false;

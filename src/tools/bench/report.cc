@@ -20,6 +20,10 @@ json::object latency_json(const histogram& h) {
           {"max", ms(h.max())}};
 }
 
+double ratio(std::uint64_t n, std::uint64_t d) {
+  return d > 0 ? static_cast<double>(n) / static_cast<double>(d) : 0;
+}
+
 double per_s(std::uint64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0; }
 
 std::string fmt_ms(std::uint64_t us) {
@@ -78,6 +82,12 @@ void print_summary(std::ostream& out, const run_result& r) {
     std::snprintf(line, sizeof line, "  deliveries       %llu (%.1f/s)\n",
                   static_cast<unsigned long long>(st.deliveries.load()),
                   per_s(st.deliveries, r.measured_s));
+    out << line;
+    std::snprintf(line, sizeof line,
+                  "  offered          %llu sends -> %llu deliveries, %.2f%% of them arrived\n",
+                  static_cast<unsigned long long>(st.offered_sends.load()),
+                  static_cast<unsigned long long>(st.offered_deliveries.load()),
+                  100.0 * ratio(st.offered_delivered, st.offered_deliveries));
     out << line;
   }
   if (r.rss_before_kb && r.rss_after_kb) {
@@ -158,6 +168,11 @@ bool write_json(const std::string& path, const run_result& r, std::string* why) 
                    {"acked_sends_per_s", per_s(st.acked_sends, r.measured_s)},
                    {"deliveries_per_s", per_s(st.deliveries, r.measured_s)},
                    {"connects_per_s", per_s(st.connects, r.measured_s)},
+                   {"offered",
+                    {{"sends", st.offered_sends.load()},
+                     {"deliveries", st.offered_deliveries.load()},
+                     {"delivered", st.offered_delivered.load()},
+                     {"delivered_ratio", ratio(st.offered_delivered, st.offered_deliveries)}}},
                    {"latency_ms",
                     {{"ack", latency_json(st.ack_latency)},
                      {"deliver", latency_json(st.deliver_latency)},

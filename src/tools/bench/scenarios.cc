@@ -75,6 +75,7 @@ std::optional<run_plan> make_plan(const options& o, std::string* why) {
         auto& a = p.conns[static_cast<std::size_t>(i)];
         auto& b = p.conns[static_cast<std::size_t>(i) + 1];
         a.room = b.room = dm_room(a.user, b.user);
+        a.room_size = b.room_size = 2;
         a.sender = b.sender = true;
         p.rooms.push_back(a.room);
       }
@@ -114,6 +115,7 @@ std::optional<run_plan> make_plan(const options& o, std::string* why) {
         for (int m = 0; m < o.members; ++m) {
           auto& c = p.conns[static_cast<std::size_t>(r * o.members + m)];
           c.room = p.rooms[static_cast<std::size_t>(r)];
+          c.room_size = o.members;
           c.sender = m < per_room;
         }
       }

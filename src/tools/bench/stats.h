@@ -42,6 +42,12 @@ struct stats {
   std::atomic<std::uint64_t> acked_sends{0};
   std::atomic<std::uint64_t> deliveries{0};
   std::atomic<std::uint64_t> connects{0};
+  // Offered load: sends scheduled inside the measure window, the deliveries they should
+  // cause (one per member of the room, the sender's own connection included), and those of
+  // them that arrived by the end of the run (measure window plus drain), whenever sent.
+  std::atomic<std::uint64_t> offered_sends{0};
+  std::atomic<std::uint64_t> offered_deliveries{0};
+  std::atomic<std::uint64_t> offered_delivered{0};
   // Whole run.
   std::atomic<std::uint64_t> sent_total{0};
   std::atomic<std::uint64_t> acked_total{0};
