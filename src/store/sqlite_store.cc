@@ -16,6 +16,15 @@ using sqlite::db;
 using sqlite::statement;
 
 constexpr int k_busy_timeout_ms = 5000;
+// Reads go through a memory map of the database file (the OS page cache, shared by every
+// connection) instead of a pread() per page; the writer's own page cache holds the hot
+// b-tree pages of the append path.
+constexpr const char* k_read_pragmas = "PRAGMA mmap_size = 1073741824;";
+constexpr const char* k_writer_cache = "PRAGMA cache_size = -65536;";  // KiB: 64 MiB
+// The WAL size (pages) at which the writer checkpoints by itself: a bound for when the
+// checkpointer cannot keep up, not the usual path.
+constexpr int k_wal_cap_pages = 16384;
+constexpr auto k_checkpoint_interval = std::chrono::milliseconds(200);
 
 constexpr std::string_view k_message_columns = "seq, id, sender, cid, text, ts";
 
@@ -100,7 +109,9 @@ result<void> set_pragmas(db& c, std::string& why) {
     return make_error_code(errc::unavailable);
   }
   std::string sql = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = " +
-                    std::to_string(k_busy_timeout_ms) + ";";
+                    std::to_string(k_busy_timeout_ms) +
+                    "; PRAGMA wal_autocheckpoint = " + std::to_string(k_wal_cap_pages) + ";" +
+                    k_read_pragmas + k_writer_cache;
   if (auto r = c.exec(sql.c_str()); !r) {
     why = "cannot configure '" + c.path() + "': " + c.error_message();
     return r.error();
@@ -130,24 +141,56 @@ result<std::unique_ptr<store>> sqlite_store::open(const std::string& path, const
   std::vector<std::unique_ptr<db>> readers;
   for (int i = 0; i < std::max(opts.readers, 1); ++i) {
     BOOST_OUTCOME_TRY(auto r, db::open(path, true, why));
-    std::string sql = "PRAGMA busy_timeout = " + std::to_string(k_busy_timeout_ms);
+    std::string sql =
+        "PRAGMA busy_timeout = " + std::to_string(k_busy_timeout_ms) + ";" + k_read_pragmas;
     if (auto e = r->exec(sql.c_str()); !e) {
       why = "cannot configure reader of '" + path + "': " + r->error_message();
       return e.error();
     }
     readers.push_back(std::move(r));
   }
+  // A checkpoint writes to the database file: a read-write connection (it never writes rows).
+  BOOST_OUTCOME_TRY(auto checkpointer, db::open(path, false, why));
+  {
+    std::string sql = "PRAGMA busy_timeout = " + std::to_string(k_busy_timeout_ms) +
+                      "; PRAGMA wal_autocheckpoint = 0;";
+    if (auto e = checkpointer->exec(sql.c_str()); !e) {
+      why = "cannot configure the checkpointer of '" + path + "': " + checkpointer->error_message();
+      return e.error();
+    }
+  }
   spdlog::info("store: opened sqlite database {} (schema {}, {} readers)", path,
                sqlite::latest_version(), readers.size());
-  return std::unique_ptr<store>(new sqlite_store(std::move(writer), std::move(readers), opts));
+  return std::unique_ptr<store>(
+      new sqlite_store(std::move(writer), std::move(readers), std::move(checkpointer), opts));
 }
 
 sqlite_store::sqlite_store(std::unique_ptr<db> writer, std::vector<std::unique_ptr<db>> readers,
-                           const options& opts)
+                           std::unique_ptr<db> checkpointer, const options& opts)
     : max_batch_(std::max(opts.max_batch, 1)),
       writer_(std::move(writer)),
-      idle_readers_(std::move(readers)) {
+      idle_readers_(std::move(readers)),
+      checkpointer_(std::move(checkpointer)) {
   writer_thread_ = std::thread([this] { writer_loop(); });
+  checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });
+}
+
+void sqlite_store::checkpoint_loop() {
+  std::uint64_t seen = commits_.load();
+  std::unique_lock lk(ckpt_mu_);
+  while (!ckpt_stop_) {
+    ckpt_cv_.wait_for(lk, k_checkpoint_interval, [&] { return ckpt_stop_; });
+    if (ckpt_stop_) break;
+    std::uint64_t now = commits_.load();
+    if (now == seen) continue;
+    seen = now;
+    lk.unlock();
+    // PASSIVE: copies what no reader still needs, never waits for or blocks the writer.
+    if (auto r = checkpointer_->exec("PRAGMA wal_checkpoint(PASSIVE);"); !r) {
+      spdlog::warn("store: checkpoint failed: {}", checkpointer_->error_message());
+    }
+    lk.lock();
+  }
 }
 
 sqlite_store::~sqlite_store() { close(); }
@@ -161,6 +204,12 @@ void sqlite_store::close() {
   }
   queue_cv_.notify_all();
   if (writer_thread_.joinable()) writer_thread_.join();
+  {
+    std::lock_guard c(ckpt_mu_);
+    ckpt_stop_ = true;
+  }
+  ckpt_cv_.notify_all();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
 }
 
 // ---- helpers -----------------------------------------------------------------------------

@@ -9,9 +9,16 @@
 // durable, so a callback reporting success is never lost, even to a power cut.
 //
 // Group commit: append() queues; the writer thread takes up to max_batch queued appends,
-// runs them in ONE transaction, each inside a SAVEPOINT (a failing append is rolled back
-// alone), commits, and only then runs the callbacks in queue order. If BEGIN or COMMIT
+// runs them in ONE transaction (an append refused for its input changes nothing, see
+// append_in_batch), commits, and only then runs the callbacks in queue order. If BEGIN or COMMIT
 // fails, every append of the batch fails with `unavailable`.
+//
+// Checkpoints: the writer connection never checkpoints on its own below a large WAL
+// (wal_autocheckpoint = k_wal_cap_pages, the bound); a checkpointer thread with its own
+// connection runs a PASSIVE checkpoint every k_checkpoint_interval when something was
+// committed, so that copying WAL pages into the database file (and its fsync) stays off
+// the commit path and each hot page is copied once per interval, not once per 1,000 pages.
+// Every connection reads through mmap (mmap_size) and the writer keeps a large page cache.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -92,7 +99,7 @@ class sqlite_store final : public store {
   };
 
   sqlite_store(std::unique_ptr<sqlite::db> writer, std::vector<std::unique_ptr<sqlite::db>> readers,
-               const options& opts);
+               std::unique_ptr<sqlite::db> checkpointer, const options& opts);
 
   lease acquire_reader();
   // Runs f(conn) in one read transaction on a reader connection.
@@ -104,9 +111,11 @@ class sqlite_store final : public store {
 
   // Writer thread (sqlite_writer.cc).
   void writer_loop();
+  // Checkpointer thread.
+  void checkpoint_loop();
   void commit_batch(std::vector<pending>& batch);
   result<append_result> append_one(const append_request& req);
-  result<append_result> append_in_savepoint(const append_request& req);
+  result<append_result> append_in_batch(const append_request& req);
 
   // Inserts a direct room's rows if missing (writer connection, inside a transaction).
   static result<void> create_direct(sqlite::db& conn, const std::string& room_id, std::int64_t now);
@@ -130,6 +139,13 @@ class sqlite_store final : public store {
   std::mutex close_mu_;  // serializes close()
   std::atomic<bool> closed_{false};
   std::thread writer_thread_;
+
+  std::unique_ptr<sqlite::db> checkpointer_;  // checkpoint thread only
+  std::atomic<std::uint64_t> commits_{0};     // batches committed (the checkpointer's cue)
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  bool ckpt_stop_ = false;  // under ckpt_mu_
+  std::thread checkpoint_thread_;
 };
 
 }  // namespace parley::store

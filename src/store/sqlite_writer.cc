@@ -63,6 +63,7 @@ void sqlite_store::commit_batch(std::vector<pending>& batch) {
     }
   }
   if (!committed) results.assign(batch.size(), make_error_code(errc::unavailable));
+  if (committed) commits_.fetch_add(1, std::memory_order_relaxed);
 
   std::uint64_t stored = 0;
   for (const auto& r : results)
@@ -93,21 +94,15 @@ result<append_result> sqlite_store::append_one(const append_request& req) {
     auto [a, b] = ids::direct_members(req.room);
     if (req.sender != a && req.sender != b) return make_error_code(errc::invalid);
   }
-  db& c = *writer_;
-  BOOST_OUTCOME_TRY(c.run("SAVEPOINT append"));
-  auto r = append_in_savepoint(req);
-  if (r) {
-    if (auto rel = c.run("RELEASE append"); !rel) r = rel.error();
-  }
-  if (!r && c.in_transaction()) {
-    // Undo this append only (its seq increment included); the batch goes on.
-    (void)c.run("ROLLBACK TO append");
-    (void)c.run("RELEASE append");
-  }
-  return r;
+  return append_in_batch(req);
 }
 
-result<append_result> sqlite_store::append_in_savepoint(const append_request& req) {
+// One append inside the batch's transaction, without a savepoint: every step that can fail
+// on bad input (a repeated cid, an unknown room, a reused message id) fails before it
+// changed anything, or is a single statement that SQLite rolls back alone; the seq update
+// comes last. If that last step fails, the whole transaction is rolled back here, so the
+// batch fails as a whole (never a message row without its seq, or the reverse).
+result<append_result> sqlite_store::append_in_batch(const append_request& req) {
   db& c = *writer_;
   if (req.cid) {
     // A repeat (earlier in this batch included: same connection, same transaction).
@@ -124,37 +119,45 @@ result<append_result> sqlite_store::append_in_savepoint(const append_request& re
     }
   }
 
-  auto next_seq = [&]() -> result<std::optional<std::int64_t>> {
-    BOOST_OUTCOME_TRY(auto up, c.prepare("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1"
-                                         " RETURNING last_seq"));
-    up.bind(1, req.room);
-    BOOST_OUTCOME_TRY(auto row, up.step());
+  auto last_seq = [&]() -> result<std::optional<std::int64_t>> {
+    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT last_seq FROM rooms WHERE id = ?1"));
+    q.bind(1, req.room);
+    BOOST_OUTCOME_TRY(auto row, q.step());
     if (!row) return std::optional<std::int64_t>{};
-    std::int64_t seq = up.column_int(0);
-    BOOST_OUTCOME_TRY(up.run());
-    return std::optional<std::int64_t>{seq};
+    return std::optional<std::int64_t>{q.column_int(0)};
   };
-  BOOST_OUTCOME_TRY(auto seq, next_seq());
-  if (!seq) {
+  BOOST_OUTCOME_TRY(auto last, last_seq());
+  if (!last) {
     if (!ids::is_direct(req.room)) return make_error_code(errc::not_found);
     BOOST_OUTCOME_TRY(create_direct(c, req.room, req.ts));
-    BOOST_OUTCOME_TRY(seq, next_seq());
-    if (!seq) return make_error_code(errc::internal);
+    BOOST_OUTCOME_TRY(last, last_seq());
+    if (!last) return make_error_code(errc::internal);
   }
+  const std::int64_t seq = *last + 1;
 
   BOOST_OUTCOME_TRY(auto ins, c.prepare("INSERT INTO messages(room, seq, id, sender, cid, text, ts)"
                                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
   ins.bind(1, req.room)
-      .bind(2, *seq)
+      .bind(2, seq)
       .bind(3, req.id)
       .bind(4, req.sender)
       .bind(5, req.cid)
       .bind(6, req.text)
       .bind(7, req.ts);
-  BOOST_OUTCOME_TRY(ins.run());  // a reused message id: constraint -> conflict
+  BOOST_OUTCOME_TRY(ins.run());  // a reused message id: constraint -> conflict, nothing changed
+
+  auto bump = [&]() -> result<void> {
+    BOOST_OUTCOME_TRY(auto up, c.prepare("UPDATE rooms SET last_seq = ?2 WHERE id = ?1"));
+    up.bind(1, req.room).bind(2, seq);
+    return up.run();
+  };
+  if (auto r = bump(); !r) {
+    if (c.in_transaction()) (void)c.run("ROLLBACK");  // the message row went in: undo all
+    return r.error();
+  }
 
   append_result r;
-  r.msg = message{req.room, *seq, req.id, req.sender, req.cid, req.text, req.ts};
+  r.msg = message{req.room, seq, req.id, req.sender, req.cid, req.text, req.ts};
   return r;
 }
 
