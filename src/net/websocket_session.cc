@@ -13,6 +13,7 @@
 #include "net/errors.h"
 #include "net/sessions.h"
 #include "net/websocket.h"
+#include "net/write_behind_stream.h"
 
 namespace parley::net {
 
@@ -22,13 +23,17 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using clock_type = std::chrono::steady_clock;
 
+// Bytes that may wait behind a socket write before a WebSocket write waits too (see
+// write_behind_stream.h): enough to coalesce a burst of frames into one write.
+constexpr std::size_t k_write_behind_bytes = 64 * 1024;
+
 class websocket_session final : public chat::emitter,
                                 public std::enable_shared_from_this<websocket_session> {
  public:
   websocket_session(std::shared_ptr<shared_state> state, beast::tcp_stream&& stream,
                     std::string user, std::int64_t exp_ms, std::optional<std::string> default_room)
       : state_(std::move(state)),
-        ws_(std::move(stream)),
+        ws_(k_write_behind_bytes, stream.release_socket()),
         user_(std::move(user)),
         exp_ms_(exp_ms),
         default_room_(std::move(default_room)),
@@ -41,7 +46,7 @@ class websocket_session final : public chat::emitter,
   }
 
   void run(http::request<http::string_body> req) {
-    beast::get_lowest_layer(ws_).expires_never();
+    ws_.next_layer().set_owner(weak_from_this());
     websocket::stream_base::timeout t{};
     t.handshake_timeout = std::chrono::seconds(10);
     t.idle_timeout = websocket::stream_base::none();  // our own idle rule: 4002
@@ -212,27 +217,43 @@ class websocket_session final : public chat::emitter,
       return;
     }
     if (it.ping) {
-      ws_.async_ping({}, [self](beast::error_code ec) { self->on_write(ec, 0); });
+      ws_.async_ping({}, [self](beast::error_code ec) { self->on_write(ec, true); });
       return;
     }
+    // Text frames: every queued one (up to the write-behind bound) is framed by a
+    // synchronous write into the write-behind buffer, which never blocks; they all leave
+    // in one socket write, and the next batch waits until that write completed. A frame
+    // still queued here is subject to the send-queue bound (overflow -> 1008).
     ws_.text(true);
-    ws_.async_write(asio::buffer(*it.frame), [self](beast::error_code ec, std::size_t) {
-      self->on_write(ec, self->queue_.front().frame->size());
-    });
+    auto& wb = ws_.next_layer();
+    beast::error_code ec;
+    while (!queue_.empty() && queue_.front().frame && wb.pending_bytes() < k_write_behind_bytes) {
+      const auto& f = *queue_.front().frame;
+      ws_.write(asio::buffer(f), ec);
+      if (ec) {
+        writing_ = false;
+        return hard_close();
+      }
+      queued_bytes_ -= f.size();
+      queue_.pop_front();
+    }
+    wb.async_flush([self](beast::error_code ec) { self->on_write(ec, false); });
   }
 
-  void on_write(beast::error_code ec, std::size_t bytes) {
+  // `pop_front`: the item written was the queue's front (a ping); frames were popped when
+  // they went into the write-behind buffer.
+  void on_write(beast::error_code ec, bool pop_front) {
     writing_ = false;
     if (ec) return hard_close();
-    queued_bytes_ -= bytes;
-    queue_.pop_front();
+    if (pop_front) queue_.pop_front();
     write_next();
   }
 
   void hard_close() {
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(ws_).close();
+    auto& sock = beast::get_lowest_layer(ws_);
+    sock.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    sock.close(ignored);
   }
 
   void finish() {
@@ -247,7 +268,10 @@ class websocket_session final : public chat::emitter,
   }
 
   std::shared_ptr<shared_state> state_;
-  websocket::stream<beast::tcp_stream> ws_;
+  // A plain socket under the WebSocket (no beast::tcp_stream: its timers would be idle
+  // weight on every connection; the session keeps its own), and no permessage-deflate
+  // state (never negotiated).
+  websocket::stream<write_behind_stream<asio::ip::tcp::socket>, false> ws_;
   beast::flat_buffer buffer_;
   std::string user_;
   std::int64_t exp_ms_;
