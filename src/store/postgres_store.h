@@ -18,9 +18,11 @@
 // Group commit: append() queues; the writer thread takes up to max_batch queued appends and
 // runs them in ONE transaction: it creates missing direct rooms (both member rows), locks
 // the batch's room rows in sorted id order (SELECT ... ORDER BY id FOR UPDATE: nodes batching
-// concurrently cannot deadlock), then runs each append inside a SAVEPOINT (a failing one is
-// rolled back alone): seq from UPDATE rooms SET last_seq = last_seq + 1 ... RETURNING, the
-// message row and, with options.outbox, its outbox row. It commits, and only then runs the
+// concurrently cannot deadlock), then runs each append as ONE statement: seq from UPDATE rooms
+// SET last_seq = last_seq + 1 ... RETURNING, the message row and, with options.outbox, its
+// outbox row (a repeated cid or an unknown room answer no row, not an error). An append the
+// database refuses (rare: a reused message id) rolls the transaction back; it alone gets
+// the error and the batch runs again without it. It commits, and only then runs the
 // callbacks in queue order. If anything fails before COMMIT, the batch is retried (twice at
 // most) on a fresh transaction; if it still fails, or COMMIT fails, every append of the batch
 // fails with `unavailable`. (A connection lost during COMMIT leaves the outcome unknown; the
@@ -119,9 +121,11 @@ class postgres_store final : public store {
   void writer_loop();
   void commit_batch(std::vector<pending>& batch);
   // One attempt at the batch's transaction; fills results[i] for the valid appends.
-  // An error means nothing was committed (or, with `commit_sent`, the outcome is unknown).
+  // An error means nothing was committed (or, with `commit_sent`, the outcome is unknown);
+  // when one append was refused by the database, retry_without[i] says which.
   result<void> try_batch(const std::vector<pending>& batch, const std::vector<bool>& valid,
-                         std::vector<result<append_result>>& results, bool& commit_sent);
+                         std::vector<result<append_result>>& results,
+                         std::vector<bool>& retry_without, bool& commit_sent);
   result<append_result> append_one(pg::conn& c, const append_request& req);
   result<pg::conn*> writer_conn();
 

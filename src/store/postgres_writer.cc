@@ -118,10 +118,20 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
     for (int attempt = 0; attempt < k_batch_attempts && !committed; ++attempt) {
       if (!writer_conn()) break;  // the server is away: fail now, reconnect next batch
       bool commit_sent = false;
-      auto r = try_batch(batch, valid, results, commit_sent);
+      std::vector<bool> retry_without(batch.size(), false);
+      auto r = try_batch(batch, valid, results, retry_without, commit_sent);
       if (r) {
         committed = true;
         break;
+      }
+      // One append was refused by the database: it keeps its error, the rest go again
+      // (without using up an attempt; each round removes one append, so this ends).
+      auto refused = std::find(retry_without.begin(), retry_without.end(), true);
+      if (refused != retry_without.end()) {
+        valid[static_cast<std::size_t>(refused - retry_without.begin())] = false;
+        --attempt;
+        if (std::find(valid.begin(), valid.end(), true) == valid.end()) break;
+        continue;
       }
       spdlog::error("store: group commit of {} appends failed (attempt {}): {}", batch.size(),
                     attempt + 1, writer_->error_message());
@@ -156,7 +166,7 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
 result<void> postgres_store::try_batch(const std::vector<pending>& batch,
                                        const std::vector<bool>& valid,
                                        std::vector<result<append_result>>& results,
-                                       bool& commit_sent) {
+                                       std::vector<bool>& retry_without, bool& commit_sent) {
   conn& c = *writer_;
   auto fail = [&](std::error_code e) -> result<void> {
     if (c.in_transaction()) (void)c.exec("ROLLBACK");
@@ -189,16 +199,18 @@ result<void> postgres_store::try_batch(const std::vector<pending>& batch,
   }
   // Sorted room locking: two batches wait for each other's rooms in one global order.
   if (auto r = c.query(k_lock_rooms, params{}.add_array(rooms)); !r) return fail(r.error());
-  if (auto r = c.exec("SAVEPOINT a"); !r) return fail(r.error());
+  // No savepoint per append (a round trip each): the append statement answers a repeated
+  // cid or an unknown room with no row instead of an error, so an error here is rare (a
+  // reused message id, a lost connection). Then the whole transaction is rolled back, that
+  // append alone gets the error, and the caller runs the batch again without it.
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (!valid[i]) continue;
     auto r = append_one(c, batch[i].req);
-    if (r) {
-      if (auto rel = c.exec("RELEASE SAVEPOINT a; SAVEPOINT a"); !rel) return fail(rel.error());
-    } else {
+    if (!r) {
       if (!c.alive()) return fail(make_error_code(errc::unavailable));
-      // Undo this append only (its seq increment included); the batch goes on.
-      if (auto rb = c.exec("ROLLBACK TO SAVEPOINT a"); !rb) return fail(rb.error());
+      results[i] = r.error();
+      retry_without[i] = true;
+      return fail(r.error());
     }
     results[i] = std::move(r);
   }
