@@ -54,6 +54,7 @@ class websocket_session final : public chat::emitter,
     ws_.set_option(t);
     ws_.read_message_max(state_->opts.max_frame_bytes);
     ws_.auto_fragment(false);
+    ws_.text(true);  // every message parleyd sends is a text frame
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "parleyd"); }));
     ws_.control_callback([this](websocket::frame_type, beast::string_view) { touch(); });
@@ -202,11 +203,32 @@ class websocket_session final : public chat::emitter,
     close(1008, "slow consumer: send queue overflow");
   }
 
+  // Text frames are framed at once, by a synchronous Beast write into the write-behind
+  // buffer (which never blocks): everything emitted before that buffer's socket write
+  // starts, or while it is in flight, leaves in one write. Only when the buffer holds
+  // k_write_behind_bytes (the peer is not reading) do frames wait here, where the
+  // send-queue bound applies (overflow -> 1008). Pings and the close go through Beast's
+  // async operations, one at a time, in queue order.
   void write_next() {
-    if (writing_ || queue_.empty() || finished_) return;
+    if (writing_ || finished_) return;
+    auto self = shared_from_this();
+    auto& wb = ws_.next_layer();
+    while (!queue_.empty() && queue_.front().frame) {
+      if (wb.pending_bytes() >= k_write_behind_bytes) {
+        writing_ = true;
+        wb.async_flush([self](beast::error_code ec) { self->on_write(ec, false); });
+        return;
+      }
+      const auto& f = *queue_.front().frame;
+      beast::error_code ec;
+      ws_.write(asio::buffer(f), ec);
+      if (ec) return hard_close();
+      queued_bytes_ -= f.size();
+      queue_.pop_front();
+    }
+    if (queue_.empty()) return;
     writing_ = true;
     auto& it = queue_.front();
-    auto self = shared_from_this();
     if (it.close_code) {
       websocket::close_reason cr(static_cast<websocket::close_code>(it.close_code), it.reason);
       ws_.async_close(cr, [self](beast::error_code ec) {
@@ -216,28 +238,7 @@ class websocket_session final : public chat::emitter,
       });
       return;
     }
-    if (it.ping) {
-      ws_.async_ping({}, [self](beast::error_code ec) { self->on_write(ec, true); });
-      return;
-    }
-    // Text frames: every queued one (up to the write-behind bound) is framed by a
-    // synchronous write into the write-behind buffer, which never blocks; they all leave
-    // in one socket write, and the next batch waits until that write completed. A frame
-    // still queued here is subject to the send-queue bound (overflow -> 1008).
-    ws_.text(true);
-    auto& wb = ws_.next_layer();
-    beast::error_code ec;
-    while (!queue_.empty() && queue_.front().frame && wb.pending_bytes() < k_write_behind_bytes) {
-      const auto& f = *queue_.front().frame;
-      ws_.write(asio::buffer(f), ec);
-      if (ec) {
-        writing_ = false;
-        return hard_close();
-      }
-      queued_bytes_ -= f.size();
-      queue_.pop_front();
-    }
-    wb.async_flush([self](beast::error_code ec) { self->on_write(ec, false); });
+    ws_.async_ping({}, [self](beast::error_code ec) { self->on_write(ec, true); });
   }
 
   // `pop_front`: the item written was the queue's front (a ping); frames were popped when
