@@ -14,8 +14,8 @@
 // executor given at construction). post_*() may be called from any thread.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/container/devector.hpp>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -113,7 +113,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::optional<std::string> default_room_;
   std::unordered_map<std::string, subscription> subs_;
   boost::asio::steady_timer expiry_timer_;
-  std::deque<std::int64_t> error_times_;  // ms of recent errors (flood control)
+  // ms of recent errors (flood control); a devector allocates nothing until used.
+  boost::container::devector<std::int64_t> error_times_;
   bool stopped_ = false;
 };
 

@@ -3,7 +3,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <deque>
+#include <boost/container/devector.hpp>
 
 #include "base/clock.h"
 #include "base/metrics.h"
@@ -26,6 +26,8 @@ using clock_type = std::chrono::steady_clock;
 // Bytes that may wait behind a socket write before a WebSocket write waits too (see
 // write_behind_stream.h): enough to coalesce a burst of frames into one write.
 constexpr std::size_t k_write_behind_bytes = 64 * 1024;
+// Bytes read per read of a message (see do_read): a chat frame is usually smaller.
+constexpr std::size_t k_read_piece = 512;
 
 class websocket_session final : public chat::emitter,
                                 public std::enable_shared_from_this<websocket_session> {
@@ -37,8 +39,7 @@ class websocket_session final : public chat::emitter,
         user_(std::move(user)),
         exp_ms_(exp_ms),
         default_room_(std::move(default_room)),
-        ping_timer_(ws_.get_executor()),
-        idle_timer_(ws_.get_executor()),
+        tick_timer_(ws_.get_executor()),
         close_timer_(ws_.get_executor()) {}
 
   ~websocket_session() override {
@@ -133,45 +134,49 @@ class websocket_session final : public chat::emitter,
          false);
     conn_->start(default_room_);
     touch();
-    arm_ping();
+    last_ping_ = clock_type::now();
+    arm_tick();
     do_read();
   }
 
   static std::string ids_new_session();
 
-  void touch() {
-    last_rx_ = clock_type::now();
-    arm_idle();
-  }
+  // Any frame from the client, control frames included, is activity.
+  void touch() { last_rx_ = clock_type::now(); }
 
-  void arm_idle() {
-    if (idle_armed_) return;
-    idle_armed_ = true;
-    idle_timer_.expires_at(last_rx_ + std::chrono::seconds(state_->opts.idle_timeout_s));
-    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      self->idle_armed_ = false;
+  // One timer per connection (an idle one costs memory: the timer and its pending wait)
+  // for both the WebSocket ping every ping_interval_s and the idle close (4002) after
+  // idle_timeout_s without a frame from the client: it fires at the earlier of the two.
+  void arm_tick() {
+    auto ping_at = last_ping_ + std::chrono::seconds(state_->opts.ping_interval_s);
+    auto idle_at = last_rx_ + std::chrono::seconds(state_->opts.idle_timeout_s);
+    tick_timer_.expires_at(std::min(ping_at, idle_at));
+    tick_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->finished_ || self->closing_) return;
-      if (clock_type::now() - self->last_rx_ >=
-          std::chrono::seconds(self->state_->opts.idle_timeout_s))
-        return self->close(4002, "idle timeout");
-      self->arm_idle();
+      self->on_tick();
     });
   }
 
-  void arm_ping() {
-    ping_timer_.expires_after(std::chrono::seconds(state_->opts.ping_interval_s));
-    ping_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->finished_ || self->closing_) return;
-      self->queue_.push_back(item{nullptr, 0, {}, true});
-      self->write_next();
-      self->arm_ping();
-    });
+  void on_tick() {
+    auto now = clock_type::now();
+    if (now - last_rx_ >= std::chrono::seconds(state_->opts.idle_timeout_s))
+      return close(4002, "idle timeout");
+    if (now - last_ping_ >= std::chrono::seconds(state_->opts.ping_interval_s)) {
+      last_ping_ = now;
+      queue_.push_back(item{nullptr, 0, {}, true});
+      write_next();
+    }
+    arm_tick();
   }
 
+  // Reads a message a piece at a time (k_read_piece bytes at most per read), so that an idle
+  // connection's read buffer holds a small piece, not Beast's default read size.
   void do_read() {
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->on_read(ec);
-    });
+    ws_.async_read_some(buffer_, k_read_piece,
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                          if (!ec && !self->ws_.is_message_done()) return self->do_read();
+                          self->on_read(ec);
+                        });
   }
 
   void on_read(beast::error_code ec) {
@@ -260,8 +265,7 @@ class websocket_session final : public chat::emitter,
   void finish() {
     if (finished_) return;
     finished_ = true;
-    ping_timer_.cancel();
-    idle_timer_.cancel();
+    tick_timer_.cancel();
     close_timer_.cancel();
     if (conn_) conn_->stop();
     state_->remove(this);
@@ -278,15 +282,16 @@ class websocket_session final : public chat::emitter,
   std::int64_t exp_ms_;
   std::optional<std::string> default_room_;
   std::shared_ptr<chat::connection> conn_;
-  std::deque<item> queue_;
+  // Not std::deque: libstdc++'s allocates ~600 bytes when constructed, on every idle session.
+  boost::container::devector<item> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false;
   bool finished_ = false;
   bool counted_ = false;
-  bool idle_armed_ = false;
   clock_type::time_point last_rx_ = clock_type::now();
-  asio::steady_timer ping_timer_, idle_timer_, close_timer_;
+  clock_type::time_point last_ping_ = clock_type::now();
+  asio::steady_timer tick_timer_, close_timer_;
 };
 
 std::string websocket_session::ids_new_session() { return ids::new_session_id(); }
