@@ -98,27 +98,12 @@ result<append_result> sqlite_store::append_one(const append_request& req) {
 }
 
 // One append inside the batch's transaction, without a savepoint: every step that can fail
-// on bad input (a repeated cid, an unknown room, a reused message id) fails before it
-// changed anything, or is a single statement that SQLite rolls back alone; the seq update
+// on bad input (an unknown room, a reused message id) fails before it changed anything, or
+// is a single statement that SQLite rolls back alone (a repeated cid changes nothing); the seq update
 // comes last. If that last step fails, the whole transaction is rolled back here, so the
 // batch fails as a whole (never a message row without its seq, or the reverse).
 result<append_result> sqlite_store::append_in_batch(const append_request& req) {
   db& c = *writer_;
-  if (req.cid) {
-    // A repeat (earlier in this batch included: same connection, same transaction).
-    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT seq, id, text, ts FROM messages"
-                                        " WHERE room = ?1 AND sender = ?2 AND cid = ?3"));
-    q.bind(1, req.room).bind(2, req.sender).bind(3, *req.cid);
-    BOOST_OUTCOME_TRY(auto found, q.step());
-    if (found) {
-      append_result r;
-      r.duplicate = true;
-      r.msg = message{req.room, q.column_int(0),  q.column_text(1), req.sender,
-                      req.cid,  q.column_text(2), q.column_int(3)};
-      return r;
-    }
-  }
-
   auto last_seq = [&]() -> result<std::optional<std::int64_t>> {
     BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT last_seq FROM rooms WHERE id = ?1"));
     q.bind(1, req.room);
@@ -135,8 +120,11 @@ result<append_result> sqlite_store::append_in_batch(const append_request& req) {
   }
   const std::int64_t seq = *last + 1;
 
+  // A repeated cid (earlier in this batch included: same transaction) inserts nothing and
+  // answers with the stored row; the index that enforces it does the lookup, no extra probe.
   BOOST_OUTCOME_TRY(auto ins, c.prepare("INSERT INTO messages(room, seq, id, sender, cid, text, ts)"
-                                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+                                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                                        " ON CONFLICT(room, sender, cid) DO NOTHING"));
   ins.bind(1, req.room)
       .bind(2, seq)
       .bind(3, req.id)
@@ -145,6 +133,18 @@ result<append_result> sqlite_store::append_in_batch(const append_request& req) {
       .bind(6, req.text)
       .bind(7, req.ts);
   BOOST_OUTCOME_TRY(ins.run());  // a reused message id: constraint -> conflict, nothing changed
+  if (c.changes() == 0) {
+    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT seq, id, text, ts FROM messages"
+                                        " WHERE room = ?1 AND sender = ?2 AND cid = ?3"));
+    q.bind(1, req.room).bind(2, req.sender).bind(3, req.cid);
+    BOOST_OUTCOME_TRY(auto found, q.step());
+    if (!found) return make_error_code(errc::internal);
+    append_result r;
+    r.duplicate = true;
+    r.msg = message{req.room, q.column_int(0),  q.column_text(1), req.sender,
+                    req.cid,  q.column_text(2), q.column_int(3)};
+    return r;
+  }
 
   auto bump = [&]() -> result<void> {
     BOOST_OUTCOME_TRY(auto up, c.prepare("UPDATE rooms SET last_seq = ?2 WHERE id = ?1"));
