@@ -1,6 +1,8 @@
 #include "chat/connection.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
 #include <utility>
 
 #include "base/clock.h"
@@ -167,16 +169,26 @@ void connection::do_send(client_frame f) {
   if (f.text.empty()) return error(errc::bad_request, "text must not be empty", ref_of(f), f.rid);
   send_request req{user_, *room, std::move(f.text), f.cid, session_};
   auto ref = ref_of(f);
-  svc_.send(std::move(req),
-            [self = shared_from_this(), ref, rid = f.rid](result<store::append_result> r) mutable {
-              // Posted before the message's record is published: the ack precedes the copy.
-              asio::post(self->strand_, [self, r = std::move(r), ref = std::move(ref),
-                                         rid = std::move(rid)]() mutable {
-                if (self->stopped_) return;
-                if (!r) return self->error(r.error(), r.error().message(), ref, rid);
-                self->emit(ack_frame(r.value().msg, rid));
-              });
-            });
+  if (f.cid) {
+    if (from_needle_.empty())
+      from_needle_ = "\"from\":" + boost::json::serialize(boost::json::string(user_));
+    auto& u = unacked_[*f.cid];
+    if (u.count++ == 0) u.needle = "\"cid\":" + boost::json::serialize(boost::json::string(*f.cid));
+  }
+  svc_.send(std::move(req), [self = shared_from_this(), ref, rid = f.rid,
+                             cid = f.cid](result<store::append_result> r) mutable {
+    // Posted before the message's record is published: the ack precedes the copy.
+    asio::post(self->strand_, [self, r = std::move(r), ref = std::move(ref), rid = std::move(rid),
+                               cid = std::move(cid)]() mutable {
+      if (self->stopped_) return;
+      if (!r) {
+        self->error(r.error(), r.error().message(), ref, rid);
+      } else {
+        self->emit(ack_frame(r.value().msg, rid));
+      }
+      self->send_answered(cid);
+    });
+  });
 }
 
 void connection::do_join(std::string room, std::optional<std::int64_t> since,
@@ -363,6 +375,34 @@ void connection::on_record(const bus::record_ptr& r, const frame_ptr& frame, del
   }
 }
 
+bool connection::held(const frame_ptr& frame) const {
+  if (unacked_.empty()) return false;
+  // Frames are compact JSON (message_frame): a quote inside a string value is escaped, so
+  // these needles match the fields themselves, never text inside a value.
+  std::string_view f(*frame);
+  if (f.find(from_needle_) == std::string_view::npos) return false;
+  for (const auto& [cid, u] : unacked_)
+    if (f.find(u.needle) != std::string_view::npos) return true;
+  return false;
+}
+
+bool connection::held(const store::message& m) const {
+  return !unacked_.empty() && m.sender == user_ && m.cid && unacked_.count(*m.cid) != 0;
+}
+
+void connection::send_answered(const std::optional<std::string>& cid) {
+  if (!cid) return;
+  auto it = unacked_.find(*cid);
+  if (it == unacked_.end() || --it->second.count > 0) return;
+  unacked_.erase(it);
+  // Release what waited behind this send's own copy.
+  for (auto& [room, s] : subs_) {
+    if (s.st != subscription::state::live || s.pending.empty()) continue;
+    drain_pending(s);
+    if (!s.pending.empty()) arm_gap_timer(room, s);
+  }
+}
+
 void connection::deliver_message(const std::string& room, subscription& s, std::int64_t seq,
                                  const frame_ptr& frame) {
   if (s.st == subscription::state::replaying) {
@@ -374,6 +414,10 @@ void connection::deliver_message(const std::string& room, subscription& s, std::
     return;
   }
   if (seq == s.last + 1) {
+    if (held(frame)) {  // released by send_answered()
+      s.pending.emplace(seq, frame);
+      return;
+    }
     if (auto out = out_.lock()) out->emit(frame, true);
     s.last = seq;
     drain_pending(s);
@@ -391,6 +435,7 @@ void connection::drain_pending(subscription& s) {
     if (first->first <= s.last) {
       global_metrics().duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
     } else if (first->first == s.last + 1) {
+      if (held(first->second)) break;  // released by send_answered()
       if (out) out->emit(first->second, true);
       s.last = first->first;
     } else {
@@ -425,7 +470,8 @@ void connection::fill_gap(const std::string& room) {
   if (it == subs_.end()) return;
   auto& s = it->second;
   drain_pending(s);
-  if (s.pending.empty() || s.gap_fill_in_flight) return;
+  // Nothing missing when the next message is there but held for its ack.
+  if (s.pending.empty() || s.gap_fill_in_flight || s.pending.begin()->first == s.last + 1) return;
   std::int64_t first = s.last + 1, last = s.pending.begin()->first - 1;
   s.gap_fill_in_flight = true;
   global_metrics().gap_fills.fetch_add(1, std::memory_order_relaxed);
@@ -438,7 +484,13 @@ void connection::fill_gap(const std::string& room) {
              s.gap_fill_in_flight = false;
              if (r) {
                auto out = self->out_.lock();
+               bool holding = false;  // from the first held message on, all wait in order
                for (const auto& m : r.value()) {
+                 if (holding || (m.seq == s.last + 1 && self->held(m))) {
+                   holding = true;
+                   s.pending.emplace(m.seq, std::make_shared<const std::string>(message_frame(m)));
+                   continue;
+                 }
                  if (m.seq != s.last + 1) continue;
                  if (out) out->emit(std::make_shared<const std::string>(message_frame(m)), true);
                  s.last = m.seq;

@@ -94,6 +94,10 @@ class connection : public std::enable_shared_from_this<connection> {
   void deliver_message(const std::string& room, subscription& s, std::int64_t seq,
                        const frame_ptr& frame);
   void drain_pending(subscription& s);
+  // The ack-first rule for a repeated send: see unacked_.
+  bool held(const frame_ptr& frame) const;
+  bool held(const store::message& m) const;
+  void send_answered(const std::optional<std::string>& cid);
   void arm_gap_timer(const std::string& room, subscription& s);
   void fill_gap(const std::string& room);
   void emit(std::string frame, bool is_message = false);
@@ -116,6 +120,18 @@ class connection : public std::enable_shared_from_this<connection> {
   // ms of recent errors (flood control); a devector allocates nothing until used.
   boost::container::devector<std::int64_t> error_times_;
   bool stopped_ = false;
+  // Sends of this connection waiting for their answer, by cid (a count: the same cid may be
+  // sent again before the first answer), with the cid as it appears in a message frame. A
+  // live copy of the user's own message carrying such a cid is held back (with everything
+  // after it in that room) until the answer is out, so that `ack` precedes the sender's own
+  // copy even for a repeated send whose original was published before (protocol.md, ack).
+  // For a new message the ack is always first anyway (it is posted before the publish).
+  struct unacked {
+    int count = 0;
+    std::string needle;  // "cid":"<cid, JSON-escaped>"
+  };
+  std::unordered_map<std::string, unacked> unacked_;
+  std::string from_needle_;  // "from":"<user, JSON-escaped>"
 };
 
 }  // namespace parley::chat

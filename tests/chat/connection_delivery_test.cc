@@ -449,6 +449,42 @@ TEST(ConnectionDelivery, AckPrecedesOwnMessageCopy) {
   EXPECT_EQ(live_seqs(a.rec->frames(), R).size(), static_cast<std::size_t>(n));
 }
 
+// The cluster failure this guards against: a send stored by a node that died before
+// answering, repeated on another node; the original's copy reaches the new connection
+// (live record from the outbox relay, or a gap fill) while the repeat is still on its way
+// to the store. The copy waits for the repeat's ack, and so does what follows it.
+TEST(ConnectionDelivery, RepeatedSendsOriginalCopyWaitsForItsAck) {
+  for (int round = 0; round < 5; ++round) {
+    env e;
+    auto a = e.connect("alice", "s1");
+    e.join(a, R);
+    auto before = e.append(R, "bob", "before");                               // seq 1
+    auto original = e.append(R, "alice", "lost ack", std::string("c-lost"));  // seq 2
+    auto after = e.append(R, "bob", "after");                                 // seq 3
+    // The repeat goes to the store; at once, from another thread, the stored rows arrive
+    // as records (as from Kafka): 2 and 3 must wait for the repeat's ack.
+    std::thread t([&] {
+      e.dispatch(before);
+      e.dispatch(original);
+      e.dispatch(after);
+    });
+    e.text(a, R"({"type":"send","room":")" + R + R"(","text":"lost ack","cid":"c-lost"})");
+    t.join();
+    ASSERT_TRUE(has_live(*a.rec, R, 3));
+    settle(e, a);
+    auto os = parse_all(a.rec->frames());
+    std::optional<std::size_t> ack_at, copy_at;
+    for (std::size_t i = 0; i < os.size(); ++i) {
+      if (type_of(os[i]) == "ack") ack_at = i;
+      if (type_of(os[i]) == "message" && os[i].at("seq").as_int64() == original.seq) copy_at = i;
+    }
+    ASSERT_TRUE(ack_at && copy_at);
+    EXPECT_EQ(os[*ack_at].at("seq").as_int64(), original.seq);
+    EXPECT_LT(*ack_at, *copy_at) << "own copy before the ack of its repeat (round " << round << ")";
+    EXPECT_EQ(live_seqs(a.rec->frames(), R), iota_seqs(1, 3));
+  }
+}
+
 TEST(ConnectionDelivery, PlainTextGoesToDefaultRoomWithNullCid) {
   env e;
   auto a = e.connect("alice", "s1", R);  // receiverId=bob
