@@ -461,15 +461,16 @@ TEST(ConnectionDelivery, RepeatedSendsOriginalCopyWaitsForItsAck) {
     auto before = e.append(R, "bob", "before");                               // seq 1
     auto original = e.append(R, "alice", "lost ack", std::string("c-lost"));  // seq 2
     auto after = e.append(R, "bob", "after");                                 // seq 3
-    // The repeat goes to the store; at once, from another thread, the stored rows arrive
-    // as records (as from Kafka): 2 and 3 must wait for the repeat's ack.
-    std::thread t([&] {
+    // The repeat goes to the store, and right after it (same strand handler, so the send
+    // is registered first) the stored rows arrive as records, as from Kafka: 2 and 3 must
+    // wait for the repeat's ack.
+    std::string send = R"({"type":"send","room":")" + R + R"(","text":"lost ack","cid":"c-lost"})";
+    e.on_strand(a, [&] {
+      a.conn->on_text(send);
       e.dispatch(before);
       e.dispatch(original);
       e.dispatch(after);
     });
-    e.text(a, R"({"type":"send","room":")" + R + R"(","text":"lost ack","cid":"c-lost"})");
-    t.join();
     ASSERT_TRUE(has_live(*a.rec, R, 3));
     settle(e, a);
     auto os = parse_all(a.rec->frames());
