@@ -234,8 +234,9 @@ TEST(outbox_relay, confirmations_of_any_publisher_are_batched) {
     for (int i = 1; i <= 1200; ++i) b.report(message("g:b", i), true);
   });
   kafka.join();
-  // Full batches go at once (done_delay is 10 s); what is left is less than one batch.
-  ASSERT_TRUE(eventually([&] { return st.rows() <= 200; }, 3s)) << st.rows();
+  // Full batches go at once (done_delay is 10 s); what is left is less than one batch
+  // (how much depends on when the relay woke: it takes every key confirmed by then).
+  ASSERT_TRUE(eventually([&] { return st.rows() < 500; }, 3s)) << st.rows();
   relay.stop();  // the rest on the way out
   EXPECT_EQ(st.rows(), 0u);
   for (auto n : st.done_batches()) EXPECT_LE(n, 500u);
