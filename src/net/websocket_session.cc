@@ -216,12 +216,12 @@ class websocket_session final : public chat::emitter,
   // async operations, one at a time, in queue order.
   void write_next() {
     if (writing_ || finished_) return;
-    auto self = shared_from_this();
     auto& wb = ws_.next_layer();
     while (!queue_.empty() && queue_.front().frame) {
-      if (wb.pending_bytes() >= k_write_behind_bytes) {
+      if (wb.full()) {
         writing_ = true;
-        wb.async_flush([self](beast::error_code ec) { self->on_write(ec, false); });
+        wb.async_flush(
+            [self = shared_from_this()](beast::error_code ec) { self->on_write(ec, false); });
         return;
       }
       const auto& f = *queue_.front().frame;
@@ -233,6 +233,7 @@ class websocket_session final : public chat::emitter,
     }
     if (queue_.empty()) return;
     writing_ = true;
+    auto self = shared_from_this();
     auto& it = queue_.front();
     if (it.close_code) {
       websocket::close_reason cr(static_cast<websocket::close_code>(it.close_code), it.reason);

@@ -74,10 +74,7 @@ class write_behind_stream {
   std::size_t write_some(const ConstBufferSequence& b, boost::beast::error_code& ec) {
     ec = error_;
     if (ec) return 0;
-    const std::size_t n = boost::asio::buffer_size(b);
-    const std::size_t old = pending_.size();
-    pending_.resize(old + n);
-    boost::asio::buffer_copy(boost::asio::buffer(pending_.data() + old, n), b);
+    const std::size_t n = append(b);
     if (!writing_) schedule_write();
     return n;
   }
@@ -99,6 +96,8 @@ class write_behind_stream {
 
   // Bytes accepted and not yet handed to a socket write.
   std::size_t pending_bytes() const noexcept { return pending_.size(); }
+  // At least `limit` bytes wait: a writer that bounds itself should wait with async_flush.
+  bool full() const noexcept { return pending_.size() >= limit_; }
 
   template <class ConstBufferSequence, class WriteHandler>
   auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
@@ -117,6 +116,16 @@ class write_behind_stream {
   }
 
  private:
+  // Copies `b` to the end of the pending bytes; returns its size.
+  template <class ConstBufferSequence>
+  std::size_t append(const ConstBufferSequence& b) {
+    const std::size_t n = boost::asio::buffer_size(b);
+    const std::size_t old = pending_.size();
+    pending_.resize(old + n);
+    boost::asio::buffer_copy(boost::asio::buffer(pending_.data() + old, n), b);
+    return n;
+  }
+
   template <class Handler>
   void post(Handler&& h) {
     boost::asio::post(get_executor(), std::forward<Handler>(h));
@@ -138,9 +147,7 @@ class write_behind_stream {
                                });
       return;
     }
-    const std::size_t old = pending_.size();
-    pending_.resize(old + n);
-    boost::asio::buffer_copy(boost::asio::buffer(pending_.data() + old, n), b);
+    append(b);
     if (!writing_) start_write();
     if (!writing_ || pending_.size() <= limit_) {
       return post(boost::beast::bind_front_handler(std::move(h), boost::beast::error_code{}, n));
