@@ -33,6 +33,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -122,10 +123,10 @@ class postgres_store final : public store {
   void commit_batch(std::vector<pending>& batch);
   // One attempt at the batch's transaction; fills results[i] for the valid appends.
   // An error means nothing was committed (or, with `commit_sent`, the outcome is unknown);
-  // when one append was refused by the database, retry_without[i] says which.
+  // when one append was refused by the database, `refused` says which.
   result<void> try_batch(const std::vector<pending>& batch, const std::vector<bool>& valid,
                          std::vector<result<append_result>>& results,
-                         std::vector<bool>& retry_without, bool& commit_sent);
+                         std::optional<std::size_t>& refused, bool& commit_sent);
   result<append_result> append_one(pg::conn& c, const append_request& req);
   result<pg::conn*> writer_conn();
 

@@ -118,17 +118,16 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
     for (int attempt = 0; attempt < k_batch_attempts && !committed; ++attempt) {
       if (!writer_conn()) break;  // the server is away: fail now, reconnect next batch
       bool commit_sent = false;
-      std::vector<bool> retry_without(batch.size(), false);
-      auto r = try_batch(batch, valid, results, retry_without, commit_sent);
+      std::optional<std::size_t> refused;
+      auto r = try_batch(batch, valid, results, refused, commit_sent);
       if (r) {
         committed = true;
         break;
       }
       // One append was refused by the database: it keeps its error, the rest go again
       // (without using up an attempt; each round removes one append, so this ends).
-      auto refused = std::find(retry_without.begin(), retry_without.end(), true);
-      if (refused != retry_without.end()) {
-        valid[static_cast<std::size_t>(refused - retry_without.begin())] = false;
+      if (refused) {
+        valid[*refused] = false;
         --attempt;
         if (std::find(valid.begin(), valid.end(), true) == valid.end()) break;
         continue;
@@ -166,7 +165,7 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
 result<void> postgres_store::try_batch(const std::vector<pending>& batch,
                                        const std::vector<bool>& valid,
                                        std::vector<result<append_result>>& results,
-                                       std::vector<bool>& retry_without, bool& commit_sent) {
+                                       std::optional<std::size_t>& refused, bool& commit_sent) {
   conn& c = *writer_;
   auto fail = [&](std::error_code e) -> result<void> {
     if (c.in_transaction()) (void)c.exec("ROLLBACK");
@@ -209,7 +208,7 @@ result<void> postgres_store::try_batch(const std::vector<pending>& batch,
     if (!r) {
       if (!c.alive()) return fail(make_error_code(errc::unavailable));
       results[i] = r.error();
-      retry_without[i] = true;
+      refused = i;
       return fail(r.error());
     }
     results[i] = std::move(r);
