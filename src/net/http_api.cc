@@ -22,7 +22,7 @@ http_reply error_reply(int status, std::string_view code, std::string_view messa
   o["error"] = code;
   o["message"] = message;
   global_metrics().errors.inc(std::string(code));
-  return {status, json::serialize(o), "application/json"};
+  return {status, json::serialize(o), "application/json", {}};
 }
 
 namespace {
@@ -35,7 +35,7 @@ http_reply from_error(std::error_code ec) {
 }
 
 http_reply json_reply(int status, const json::value& v) {
-  return {status, json::serialize(v), "application/json"};
+  return {status, json::serialize(v), "application/json", {}};
 }
 
 std::vector<std::string> split_path(const std::string& path) {
@@ -119,7 +119,7 @@ http_reply static_file(const http_options& opts, const std::string& path) {
   if (!f) return error_reply(404, "not_found", "no such page");
   std::ostringstream ss;
   ss << f.rdbuf();
-  return {200, ss.str(), content_type_of(name)};
+  return {200, ss.str(), content_type_of(name), {}};
 }
 
 http_reply api(chat::service& svc, const http_options& opts, const http_request_info& req,
@@ -272,7 +272,8 @@ http_reply handle_http(chat::service& svc, const http_options& opts, const http_
     if (opts.bus_state != "local") o["kafka"] = opts.bus_state;
     return json_reply(ok ? 200 : 503, o);
   }
-  if (req.path == "/metrics") return {200, global_metrics().render(), "text/plain; version=0.0.4"};
+  if (req.path == "/metrics")
+    return {200, global_metrics().render(), "text/plain; version=0.0.4", {}};
   if (req.path.rfind("/api/", 0) == 0) return api(svc, opts, req, split_path(req.path));
   if (req.method != "GET" && req.method != "HEAD")
     return error_reply(404, "not_found", "no such route");

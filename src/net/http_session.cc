@@ -16,6 +16,7 @@
 #include "net/http_api.h"
 #include "net/sessions.h"
 #include "net/websocket.h"
+#include "net/ws_codec.h"
 
 namespace parley::net {
 
@@ -84,6 +85,13 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void upgrade(http::request<http::string_body> req, http_request_info info) {
     if (!beast::websocket::is_upgrade(req))
       return reply(error_reply(400, "bad_request", "expected a WebSocket upgrade"));
+    if (req[http::field::sec_websocket_version] != "13") {
+      auto r = error_reply(426, "bad_request", "WebSocket version 13 required");
+      r.headers.emplace_back("Sec-WebSocket-Version", "13");
+      return reply(std::move(r));
+    }
+    if (!ws::valid_client_key(req[http::field::sec_websocket_key]))
+      return reply(error_reply(400, "bad_request", "missing or invalid Sec-WebSocket-Key"));
     if (state_->draining) return reply(error_reply(503, "unavailable", "server shutting down"));
     // The token: header first, else the query parameter (browsers cannot set headers).
     std::optional<std::string> token = info.bearer;
@@ -131,7 +139,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void accept(http::request<http::string_body> req, std::string user, std::int64_t exp,
               std::optional<std::string> room) {
     stream_.expires_never();
-    start_websocket_session(state_, std::move(stream_), std::move(req), std::move(user), exp,
+    auto accept = ws::accept_key(req[http::field::sec_websocket_key]);
+    start_websocket_session(state_, stream_.release_socket(), accept, std::move(user), exp,
                             std::move(room));
   }
 
@@ -141,6 +150,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     res->set(http::field::server, "parleyd");
     res->set(http::field::content_type, r.content_type);
     res->set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : r.headers) res->set(name, value);
     res->keep_alive(keep_alive_);
     res->body() = std::move(r.body);
     res->prepare_payload();

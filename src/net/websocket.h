@@ -1,8 +1,6 @@
 #pragma once
 // Internal to net: hand-over from the HTTP session to a WebSocket session.
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <optional>
 #include <string>
 
@@ -11,9 +9,10 @@
 
 namespace parley::net {
 
-// Accepts the upgrade `req` on `stream` for an authenticated `user` and runs the session.
-void start_websocket_session(std::shared_ptr<shared_state> state, boost::beast::tcp_stream&& stream,
-                             boost::beast::http::request<boost::beast::http::string_body> req,
+// Completes a checked upgrade on `socket` for an authenticated `user` (answers 101 with
+// Sec-WebSocket-Accept `accept`) and runs the session.
+void start_websocket_session(std::shared_ptr<shared_state> state,
+                             boost::asio::ip::tcp::socket&& socket, const std::string& accept,
                              std::string user, std::int64_t exp_ms,
                              std::optional<std::string> default_room);
 

@@ -1,8 +1,26 @@
 // WebSocket sessions: one socket, one strand, one write in flight, a bounded send queue.
+//
+// RFC 6455 framing is done here with net/ws_codec.h (not Beast's websocket::stream, whose
+// fixed per-connection state is most of an idle connection's memory; see ws_codec.h).
+//
+// Reading: while nothing arrives, the session waits for readability (a small pending
+// operation, no buffer). When the socket is readable, it reads what is there into the I/O
+// thread's scratch buffer and handles every complete frame from there; only the bytes of an
+// incomplete frame are kept, in a buffer of the session that is released when empty.
+//
+// Writing: frames are framed into a pending buffer; one socket write is in flight at a time
+// and takes everything pending at its start, so a connection's queued frames leave in one
+// write. The first write after a quiet spell is posted (not started at once), so that the
+// frames of every record handled in the same round of the event loop go together. When
+// k_write_behind_bytes wait (the peer does not read), frames stay in the bounded queue,
+// where the send-queue limit applies (overflow: 1008).
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 #include <boost/container/devector.hpp>
 
 #include "base/clock.h"
@@ -13,74 +31,89 @@
 #include "net/errors.h"
 #include "net/sessions.h"
 #include "net/websocket.h"
-#include "net/write_behind_stream.h"
+#include "net/ws_codec.h"
 
 namespace parley::net {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 
-// Bytes that may wait behind a socket write before a WebSocket write waits too (see
-// write_behind_stream.h): enough to coalesce a burst of frames into one write.
+// Bytes that may wait behind a socket write before frames wait in the bounded queue.
 constexpr std::size_t k_write_behind_bytes = 64 * 1024;
-// Bytes read per read of a message (see do_read): a chat frame is usually smaller.
-constexpr std::size_t k_read_piece = 512;
+// Bytes read per read call, into the I/O thread's scratch buffer.
+constexpr std::size_t k_read_chunk = 64 * 1024;
+// Read calls per readiness event before yielding to other connections.
+constexpr int k_reads_per_wake = 4;
+// How long a closing connection waits for the peer's close frame and end of stream.
+constexpr auto k_close_wait = std::chrono::seconds(30);
 
 class websocket_session final : public chat::emitter,
                                 public std::enable_shared_from_this<websocket_session> {
  public:
-  websocket_session(std::shared_ptr<shared_state> state, beast::tcp_stream&& stream,
-                    std::string user, std::int64_t exp_ms, std::optional<std::string> default_room)
+  websocket_session(std::shared_ptr<shared_state> state, tcp::socket&& socket, std::string user,
+                    std::int64_t exp_ms, std::optional<std::string> default_room)
       : state_(std::move(state)),
-        ws_(k_write_behind_bytes, stream.release_socket()),
+        socket_(std::move(socket)),
         user_(std::move(user)),
         exp_ms_(exp_ms),
         default_room_(std::move(default_room)),
-        tick_timer_(ws_.get_executor()),
-        close_timer_(ws_.get_executor()) {}
+        tick_timer_(socket_.get_executor()),
+        close_timer_(socket_.get_executor()) {}
 
   ~websocket_session() override {
     if (counted_) global_metrics().connections.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  void run(http::request<http::string_body> req) {
-    ws_.next_layer().set_owner(weak_from_this());
-    websocket::stream_base::timeout t{};
-    t.handshake_timeout = std::chrono::seconds(10);
-    t.idle_timeout = websocket::stream_base::none();  // our own idle rule: 4002
-    t.keep_alive_pings = false;
-    ws_.set_option(t);
-    ws_.read_message_max(state_->opts.max_frame_bytes);
-    ws_.auto_fragment(false);
-    ws_.text(true);  // every message parleyd sends is a text frame
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(http::field::server, "parleyd"); }));
-    ws_.control_callback([this](websocket::frame_type, beast::string_view) { touch(); });
-    ws_.async_accept(req,
-                     [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+  // The handshake was checked by the HTTP session; `accept` is the Sec-WebSocket-Accept
+  // value. The 101 response and the hello frame leave in the first write.
+  void run(const std::string& accept) {
+    beast::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (ec) return;
+    pending_ =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: " +
+        accept + "\r\nServer: parleyd\r\n\r\n";
+    if (state_->draining) {
+      close(1001, "server shutting down");
+      return wait_readable();
+    }
+    counted_ = true;
+    auto& m = global_metrics();
+    m.connections.fetch_add(1, std::memory_order_relaxed);
+    m.connections_total.fetch_add(1, std::memory_order_relaxed);
+    state_->add(shared_from_this());
+    auto session_id = ids::new_session_id();
+    conn_ = std::make_shared<chat::connection>(*state_->svc, socket_.get_executor(),
+                                               weak_from_this(), user_, session_id, exp_ms_);
+    emit(std::make_shared<const std::string>(
+             chat::hello_frame(user_, session_id, state_->opts.node_id, now_ms())),
+         false);
+    conn_->start(default_room_);
+    touch();
+    last_ping_ = clock_type::now();
+    arm_tick();
+    wait_readable();
   }
 
   // Any thread.
   void request_close(int code, std::string reason) {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
-      self->close(code, reason);
-    });
+    asio::post(socket_.get_executor(), [self = shared_from_this(), code,
+                                        reason = std::move(reason)] { self->close(code, reason); });
   }
 
   // chat::emitter (strand only)
   void emit(chat::frame_ptr frame, bool is_message) override {
     if (closing_ || finished_) return;
-    auto& m = global_metrics();
     if (queued_bytes_ + frame->size() > state_->opts.send_queue_bytes ||
         queue_.size() >= state_->opts.send_queue_messages) {
       return overflow();
     }
-    if (is_message) m.messages_delivered.fetch_add(1, std::memory_order_relaxed);
+    if (is_message) global_metrics().messages_delivered.fetch_add(1, std::memory_order_relaxed);
     queued_bytes_ += frame->size();
-    queue_.push_back(item{std::move(frame), 0, {}, false});
+    queue_.push_back(item{std::move(frame), item::kind::text, 0, {}});
     write_next();
   }
 
@@ -93,15 +126,15 @@ class websocket_session final : public chat::emitter,
     if (w.close_code) close(w.close_code, std::string(w.code));
   }
 
+  // Starts the closing handshake: the close frame follows what is queued; the connection
+  // then waits (k_close_wait at most) for the peer's close frame and end of stream.
   void close(int code, std::string_view reason) override {
     if (closing_ || finished_) return;
     closing_ = true;
-    queue_.push_back(item{nullptr, code, std::string(reason.substr(0, 120)), false});
+    queue_.push_back(item{nullptr, item::kind::close, static_cast<std::uint16_t>(code),
+                          std::string(reason.substr(0, 120))});
     write_next();
-    // A peer that never reads (or never answers the close) is cut off. Generous, so that a
-    // reader that was only slow still finds the close frame (and its code) when it resumes;
-    // meanwhile the session holds at most the one write in flight.
-    close_timer_.expires_after(std::chrono::seconds(30));
+    close_timer_.expires_after(k_close_wait);
     close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (!ec) self->hard_close();
     });
@@ -109,44 +142,18 @@ class websocket_session final : public chat::emitter,
 
  private:
   struct item {
-    chat::frame_ptr frame;
-    int close_code = 0;
-    std::string reason;
-    bool ping = false;
+    enum class kind : std::uint8_t { text, ping, pong, close };
+    chat::frame_ptr frame;  // kind::text
+    kind k = kind::text;
+    std::uint16_t code = 0;  // kind::close
+    std::string payload;     // close reason, pong payload
   };
-
-  void on_accept(beast::error_code ec) {
-    if (ec) return finish();
-    if (state_->draining) {
-      close(1001, "server shutting down");
-      return do_read();
-    }
-    counted_ = true;
-    auto& m = global_metrics();
-    m.connections.fetch_add(1, std::memory_order_relaxed);
-    m.connections_total.fetch_add(1, std::memory_order_relaxed);
-    state_->add(shared_from_this());
-    auto session_id = ids_new_session();
-    conn_ = std::make_shared<chat::connection>(*state_->svc, ws_.get_executor(), weak_from_this(),
-                                               user_, session_id, exp_ms_);
-    emit(std::make_shared<const std::string>(
-             chat::hello_frame(user_, session_id, state_->opts.node_id, now_ms())),
-         false);
-    conn_->start(default_room_);
-    touch();
-    last_ping_ = clock_type::now();
-    arm_tick();
-    do_read();
-  }
-
-  static std::string ids_new_session();
 
   // Any frame from the client, control frames included, is activity.
   void touch() { last_rx_ = clock_type::now(); }
 
-  // One timer per connection (an idle one costs memory: the timer and its pending wait)
-  // for both the WebSocket ping every ping_interval_s and the idle close (4002) after
-  // idle_timeout_s without a frame from the client: it fires at the earlier of the two.
+  // One timer per connection for both the ping every ping_interval_s and the idle close
+  // (4002) after idle_timeout_s without a frame from the client: it fires at the earlier.
   void arm_tick() {
     auto ping_at = last_ping_ + std::chrono::seconds(state_->opts.ping_interval_s);
     auto idle_at = last_rx_ + std::chrono::seconds(state_->opts.idle_timeout_s);
@@ -163,104 +170,250 @@ class websocket_session final : public chat::emitter,
       return close(4002, "idle timeout");
     if (now - last_ping_ >= std::chrono::seconds(state_->opts.ping_interval_s)) {
       last_ping_ = now;
-      queue_.push_back(item{nullptr, 0, {}, true});
-      write_next();
+      queue_control(item{nullptr, item::kind::ping, 0, {}});
     }
     arm_tick();
   }
 
-  // Reads a message a piece at a time (k_read_piece bytes at most per read), so that an idle
-  // connection's read buffer holds a small piece, not Beast's default read size.
-  void do_read() {
-    ws_.async_read_some(buffer_, k_read_piece,
-                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                          if (!ec && !self->ws_.is_message_done()) return self->do_read();
-                          self->on_read(ec);
-                        });
+  // ---- reading ----
+
+  void wait_readable() {
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->on_readable(ec);
+    });
   }
 
-  void on_read(beast::error_code ec) {
+  void on_readable(beast::error_code ec) {
     if (ec) return finish();
-    touch();
-    if (!closing_) {
-      if (ws_.got_text()) {
-        auto data = buffer_.cdata();
-        conn_->on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
-      } else {
-        emit_error(chat::errc::bad_request, "binary frames are not supported", std::nullopt,
-                   std::nullopt);
-      }
+    static thread_local std::array<std::uint8_t, k_read_chunk> scratch;
+    for (int i = 0; i < k_reads_per_wake; ++i) {
+      std::size_t n = socket_.read_some(asio::buffer(scratch), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      if (ec) return finish();  // end of stream or reset
+      on_bytes(scratch.data(), n);
+      if (finished_) return;
+      if (n < scratch.size()) break;
     }
-    buffer_.consume(buffer_.size());
-    do_read();
+    wait_readable();
+  }
+
+  // Handles every complete frame in `data` (after what an earlier read left).
+  void on_bytes(std::uint8_t* data, std::size_t n) {
+    if (discard_input_) return;
+    std::uint8_t* buf = data;
+    std::size_t size = n;
+    if (!partial_.empty()) {
+      partial_.append(reinterpret_cast<const char*>(data), n);
+      buf = reinterpret_cast<std::uint8_t*>(partial_.data());
+      size = partial_.size();
+    }
+    std::size_t pos = 0;
+    while (pos < size && !discard_input_) {
+      if (skip_ > 0) {  // the payload of a frame refused as too big
+        auto k = static_cast<std::size_t>(std::min<std::uint64_t>(skip_, size - pos));
+        skip_ -= k;
+        pos += k;
+        continue;
+      }
+      ws::frame_header h;
+      auto st = ws::parse_client_header({buf + pos, size - pos}, state_->opts.max_frame_bytes, h);
+      if (st == ws::parse_status::incomplete) break;
+      if (st == ws::parse_status::protocol_error) {
+        protocol_failure(1002, "protocol error");
+        break;
+      }
+      if (st == ws::parse_status::too_big) {
+        // The stream stays in step: the payload is skipped, the close handshake follows.
+        pos += h.size;
+        skip_ = h.length;
+        touch();
+        close(1009, "frame too big");
+        continue;
+      }
+      if (size - pos - h.size < h.length) break;  // the payload is not all here yet
+      std::uint8_t* p = buf + pos + h.size;
+      auto len = static_cast<std::size_t>(h.length);
+      ws::unmask(p, len, h.mask);
+      pos += h.size + len;
+      on_frame(h, std::string_view(reinterpret_cast<const char*>(p), len));
+      if (finished_) return;
+    }
+    if (discard_input_) {
+      std::string().swap(partial_);
+      return;
+    }
+    // Keep the incomplete frame's bytes (none: release the buffer).
+    if (!partial_.empty()) {
+      partial_.erase(0, pos);
+    } else if (pos < size) {
+      partial_.assign(reinterpret_cast<const char*>(buf + pos), size - pos);
+    }
+    if (partial_.empty()) std::string().swap(partial_);
+  }
+
+  void on_frame(const ws::frame_header& h, std::string_view payload) {
+    touch();
+    switch (h.op) {
+      case ws::opcode::ping:
+        if (!closing_) queue_control(item{nullptr, item::kind::pong, 0, std::string(payload)});
+        return;
+      case ws::opcode::pong:
+        return;
+      case ws::opcode::close:
+        return on_close_frame(payload);
+      case ws::opcode::text:
+      case ws::opcode::binary:
+        if (in_message_) return protocol_failure(1002, "protocol error");
+        if (h.fin) return on_message(h.op, payload);
+        in_message_ = true;
+        message_op_ = h.op;
+        message_.assign(payload);
+        return;
+      case ws::opcode::continuation:
+        if (!in_message_) return protocol_failure(1002, "protocol error");
+        if (message_.size() + payload.size() > state_->opts.max_frame_bytes) {
+          in_message_ = false;
+          std::string().swap(message_);
+          return close(1009, "message too big");
+        }
+        message_.append(payload);
+        if (!h.fin) return;
+        in_message_ = false;
+        on_message(message_op_, message_);
+        std::string().swap(message_);
+        return;
+    }
+  }
+
+  void on_message(ws::opcode op, std::string_view text) {
+    if (closing_) return;
+    if (op != ws::opcode::text) {
+      return emit_error(chat::errc::bad_request, "binary frames are not supported", std::nullopt,
+                        std::nullopt);
+    }
+    if (!ws::valid_utf8(text)) return close(1007, "invalid utf-8");
+    conn_->on_text(text);
+  }
+
+  // The peer's close frame: answer it (echoing its code) unless this side closed first; in
+  // both cases the stream ends once the close frames are out.
+  void on_close_frame(std::string_view payload) {
+    auto ci = ws::parse_close(payload);
+    got_close_ = true;
+    discard_input_ = true;
+    if (!closing_) {
+      closing_ = true;
+      std::uint16_t code = ci.error ? ci.error : (ci.code == 1005 ? 0 : ci.code);
+      queue_.push_back(item{nullptr, item::kind::close, code, {}});
+      close_timer_.expires_after(k_close_wait);
+      close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (!ec) self->hard_close();
+      });
+    }
+    write_next();
+  }
+
+  // The input cannot be parsed any further: close frame out, then the stream ends.
+  void protocol_failure(std::uint16_t code, std::string_view reason) {
+    discard_input_ = true;
+    got_close_ = true;  // no close frame can be read from here on
+    if (!closing_) close(code, reason);
+    write_next();
+  }
+
+  // ---- writing ----
+
+  // Pongs and pings are bounded too: a peer that sends pings and never reads is a slow
+  // reader like any other.
+  void queue_control(item it) {
+    if (finished_) return;
+    if (queue_.size() >= state_->opts.send_queue_messages) return overflow();
+    queue_.push_back(std::move(it));
+    write_next();
   }
 
   void overflow() {
-    // A slow reader: drop what is queued (not the write in flight), close with 1008.
+    // A slow reader: drop what is queued (not what was framed already), close with 1008.
     auto& m = global_metrics();
     m.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
-    std::size_t keep = writing_ ? 1 : 0;
-    m.messages_dropped.fetch_add(queue_.size() - keep, std::memory_order_relaxed);
-    while (queue_.size() > keep) {
-      if (queue_.back().frame) queued_bytes_ -= queue_.back().frame->size();
-      queue_.pop_back();
-    }
+    for (auto& it : queue_)
+      if (it.frame) m.messages_dropped.fetch_add(1, std::memory_order_relaxed);
+    queue_.clear();
+    queued_bytes_ = 0;
     close(1008, "slow consumer: send queue overflow");
   }
 
-  // Text frames are framed at once, by a synchronous Beast write into the write-behind
-  // buffer (which never blocks): everything emitted before that buffer's socket write
-  // starts, or while it is in flight, leaves in one write. Only when the buffer holds
-  // k_write_behind_bytes (the peer is not reading) do frames wait here, where the
-  // send-queue bound applies (overflow -> 1008). Pings and the close go through Beast's
-  // async operations, one at a time, in queue order.
+  // Frames what the queue holds into the pending buffer (up to k_write_behind_bytes) and
+  // makes sure a socket write will take it.
   void write_next() {
-    if (writing_ || finished_) return;
-    auto& wb = ws_.next_layer();
-    while (!queue_.empty() && queue_.front().frame) {
-      if (wb.full()) {
-        writing_ = true;
-        wb.async_flush(
-            [self = shared_from_this()](beast::error_code ec) { self->on_write(ec, false); });
-        return;
+    if (finished_) return;
+    while (!queue_.empty() && pending_.size() < k_write_behind_bytes) {
+      auto& it = queue_.front();
+      switch (it.k) {
+        case item::kind::text:
+          ws::append_frame(pending_, ws::opcode::text, *it.frame);
+          queued_bytes_ -= it.frame->size();
+          break;
+        case item::kind::ping:
+          ws::append_frame(pending_, ws::opcode::ping, {});
+          break;
+        case item::kind::pong:
+          ws::append_frame(pending_, ws::opcode::pong, it.payload);
+          break;
+        case item::kind::close:
+          ws::append_close(pending_, it.code, it.payload);
+          close_sent_ = true;
+          break;
       }
-      const auto& f = *queue_.front().frame;
-      beast::error_code ec;
-      ws_.write(asio::buffer(f), ec);
-      if (ec) return hard_close();
-      queued_bytes_ -= f.size();
       queue_.pop_front();
+      if (close_sent_) {
+        queue_.clear();  // nothing may follow a close frame
+        queued_bytes_ = 0;
+      }
     }
-    if (queue_.empty()) return;
-    writing_ = true;
-    auto self = shared_from_this();
-    auto& it = queue_.front();
-    if (it.close_code) {
-      websocket::close_reason cr(static_cast<websocket::close_code>(it.close_code), it.reason);
-      ws_.async_close(cr, [self](beast::error_code ec) {
-        self->writing_ = false;
-        // Keep reading until the peer's close arrives (or the close timer fires).
-        if (ec) self->hard_close();
-      });
-      return;
+    if (writing_) return;
+    if (!pending_.empty()) {
+      // Posted: what else this round of the event loop frames leaves in the same write.
+      writing_ = true;
+      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
+    } else if (close_sent_ && got_close_) {
+      end_stream();
     }
-    ws_.async_ping({}, [self](beast::error_code ec) { self->on_write(ec, true); });
   }
 
-  // `pop_front`: the item written was the queue's front (a ping); frames were popped when
-  // they went into the write-behind buffer.
-  void on_write(beast::error_code ec, bool pop_front) {
+  void start_write() {
+    if (finished_) return;
+    inflight_.swap(pending_);
+    pending_.clear();
+    asio::async_write(
+        socket_, asio::buffer(inflight_),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+  }
+
+  void on_write(beast::error_code ec) {
     writing_ = false;
+    // An idle connection keeps no write buffer.
+    if (pending_.empty())
+      std::string().swap(inflight_);
+    else
+      inflight_.clear();
     if (ec) return hard_close();
-    if (pop_front) queue_.pop_front();
     write_next();
+  }
+
+  // Both close frames are out (or the input is unusable): end our direction of the stream;
+  // the read side sees the peer's end of stream (or the close timer fires) and finishes.
+  void end_stream() {
+    if (stream_ended_) return;
+    stream_ended_ = true;
+    beast::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
   }
 
   void hard_close() {
     beast::error_code ignored;
-    auto& sock = beast::get_lowest_layer(ws_);
-    sock.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    sock.close(ignored);
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);  // the pending wait completes with an error: finish()
   }
 
   void finish() {
@@ -270,15 +423,13 @@ class websocket_session final : public chat::emitter,
     close_timer_.cancel();
     if (conn_) conn_->stop();
     state_->remove(this);
-    if (!queue_.empty() && !writing_) queue_.clear();
+    queue_.clear();
+    beast::error_code ignored;
+    socket_.close(ignored);
   }
 
   std::shared_ptr<shared_state> state_;
-  // A plain socket under the WebSocket (no beast::tcp_stream: its timers would be idle
-  // weight on every connection; the session keeps its own), and no permessage-deflate
-  // state (never negotiated).
-  websocket::stream<write_behind_stream<asio::ip::tcp::socket>, false> ws_;
-  beast::flat_buffer buffer_;
+  tcp::socket socket_;
   std::string user_;
   std::int64_t exp_ms_;
   std::optional<std::string> default_room_;
@@ -286,8 +437,19 @@ class websocket_session final : public chat::emitter,
   // Not std::deque: libstdc++'s allocates ~600 bytes when constructed, on every idle session.
   boost::container::devector<item> queue_;
   std::size_t queued_bytes_ = 0;
+  std::string pending_;   // framed, not yet handed to a socket write
+  std::string inflight_;  // the socket write in flight
+  std::string partial_;   // an incomplete frame's bytes
+  std::string message_;   // a fragmented message so far
+  std::uint64_t skip_ = 0;
+  ws::opcode message_op_ = ws::opcode::text;
+  bool in_message_ = false;
   bool writing_ = false;
-  bool closing_ = false;
+  bool closing_ = false;  // a close frame is queued or sent
+  bool close_sent_ = false;
+  bool got_close_ = false;  // the peer's close frame arrived (or input is unusable)
+  bool discard_input_ = false;
+  bool stream_ended_ = false;
   bool finished_ = false;
   bool counted_ = false;
   clock_type::time_point last_rx_ = clock_type::now();
@@ -295,14 +457,12 @@ class websocket_session final : public chat::emitter,
   asio::steady_timer tick_timer_, close_timer_;
 };
 
-std::string websocket_session::ids_new_session() { return ids::new_session_id(); }
-
-void start_websocket_session(std::shared_ptr<shared_state> state, beast::tcp_stream&& stream,
-                             http::request<http::string_body> req, std::string user,
-                             std::int64_t exp_ms, std::optional<std::string> default_room) {
-  std::make_shared<websocket_session>(std::move(state), std::move(stream), std::move(user), exp_ms,
+void start_websocket_session(std::shared_ptr<shared_state> state, tcp::socket&& socket,
+                             const std::string& accept, std::string user, std::int64_t exp_ms,
+                             std::optional<std::string> default_room) {
+  std::make_shared<websocket_session>(std::move(state), std::move(socket), std::move(user), exp_ms,
                                       std::move(default_room))
-      ->run(std::move(req));
+      ->run(accept);
 }
 
 void shared_state::add(const std::shared_ptr<websocket_session>& s) {

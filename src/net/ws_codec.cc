@@ -1,0 +1,144 @@
+#include "net/ws_codec.h"
+
+#include <boost/beast/websocket/detail/frame.hpp>
+#include <boost/beast/websocket/detail/hybi13.hpp>
+#include <boost/beast/websocket/detail/utf8_checker.hpp>
+#include <cstring>
+
+namespace parley::net::ws {
+
+namespace bwd = boost::beast::websocket::detail;
+
+parse_status parse_client_header(std::span<const std::uint8_t> d, std::uint64_t max_payload,
+                                 frame_header& h) noexcept {
+  if (d.size() < 2) return parse_status::incomplete;
+  const std::uint8_t b0 = d[0], b1 = d[1];
+  if (b0 & 0x70) return parse_status::protocol_error;  // RSV1-3: no extension negotiated
+  h.fin = (b0 & 0x80) != 0;
+  const std::uint8_t op = b0 & 0x0f;
+  switch (op) {
+    case 0:
+    case 1:
+    case 2:
+    case 8:
+    case 9:
+    case 10:
+      break;
+    default:
+      return parse_status::protocol_error;
+  }
+  h.op = static_cast<opcode>(op);
+  if (!(b1 & 0x80)) return parse_status::protocol_error;  // a client frame must be masked
+  std::uint64_t len = b1 & 0x7f;
+  std::size_t need = 2;
+  if (len == 126) {
+    need += 2;
+    if (d.size() < need + 4) return parse_status::incomplete;
+    len = (std::uint64_t{d[2]} << 8) | d[3];
+    if (len < 126) return parse_status::protocol_error;  // not the minimal encoding
+  } else if (len == 127) {
+    need += 8;
+    if (d.size() < need + 4) return parse_status::incomplete;
+    len = 0;
+    for (int i = 0; i < 8; ++i) len = (len << 8) | d[2 + i];
+    if (len < 65536 || (len >> 63)) return parse_status::protocol_error;
+  }
+  if (d.size() < need + 4) return parse_status::incomplete;
+  std::memcpy(&h.mask, d.data() + need, 4);
+  h.size = need + 4;
+  h.length = len;
+  if (is_control(h.op)) {
+    if (!h.fin || len > 125) return parse_status::protocol_error;
+  } else if (len > max_payload) {
+    return parse_status::too_big;
+  }
+  return parse_status::ok;
+}
+
+void unmask(std::uint8_t* p, std::size_t n, std::uint32_t mask) noexcept {
+  std::uint8_t key[4];
+  std::memcpy(key, &mask, 4);
+  std::size_t i = 0;
+  // Eight bytes at a time (the key repeated), then the tail.
+  std::uint64_t k8;
+  std::uint8_t kk[8] = {key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]};
+  std::memcpy(&k8, kk, 8);
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    v ^= k8;
+    std::memcpy(p + i, &v, 8);
+  }
+  for (; i < n; ++i) p[i] ^= key[i & 3];
+}
+
+void append_frame(std::string& out, opcode op, std::string_view payload) {
+  const std::size_t n = payload.size();
+  char h[10];
+  std::size_t hs = 2;
+  h[0] = static_cast<char>(0x80 | static_cast<std::uint8_t>(op));
+  if (n < 126) {
+    h[1] = static_cast<char>(n);
+  } else if (n < 65536) {
+    h[1] = 126;
+    h[2] = static_cast<char>(n >> 8);
+    h[3] = static_cast<char>(n & 0xff);
+    hs = 4;
+  } else {
+    h[1] = 127;
+    for (int i = 0; i < 8; ++i)
+      h[2 + i] = static_cast<char>((std::uint64_t{n} >> (56 - 8 * i)) & 0xff);
+    hs = 10;
+  }
+  out.append(h, hs);
+  out.append(payload);
+}
+
+void append_close(std::string& out, std::uint16_t code, std::string_view reason) {
+  if (code == 0) return append_frame(out, opcode::close, {});
+  reason = reason.substr(0, 123);
+  std::string body;
+  body.reserve(2 + reason.size());
+  body.push_back(static_cast<char>(code >> 8));
+  body.push_back(static_cast<char>(code & 0xff));
+  body.append(reason);
+  append_frame(out, opcode::close, body);
+}
+
+close_info parse_close(std::string_view p) noexcept {
+  close_info ci;
+  if (p.empty()) return ci;
+  if (p.size() == 1) {
+    ci.error = 1002;
+    return ci;
+  }
+  ci.code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(p[0]) << 8) |
+                                       static_cast<std::uint8_t>(p[1]));
+  if (!bwd::is_valid_close_code(ci.code))
+    ci.error = 1002;
+  else if (!valid_utf8(p.substr(2)))
+    ci.error = 1007;
+  return ci;
+}
+
+bool valid_utf8(std::string_view text) noexcept {
+  return bwd::check_utf8(text.data(), text.size());
+}
+
+std::string accept_key(std::string_view client_key) {
+  bwd::sec_ws_accept_type accept;
+  bwd::make_sec_ws_accept(accept, client_key);
+  return std::string(accept.data(), accept.size());
+}
+
+bool valid_client_key(std::string_view key) noexcept {
+  if (key.size() != 24 || key.substr(22) != "==") return false;
+  for (char c : key.substr(0, 22)) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace parley::net::ws

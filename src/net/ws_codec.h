@@ -1,0 +1,78 @@
+#pragma once
+// ws_codec: the server side of RFC 6455 framing, without I/O.
+//
+// parleyd speaks WebSocket through this codec and its own session (websocket_session.cc)
+// rather than Beast's websocket::stream: Beast's stream keeps ~2.7 kB of state per
+// connection (a 1.5 kB read buffer inside it, always allocated), which alone is most of the
+// memory budget of an idle connection (docs/benchmarks.md). What the session needs is
+// small: text frames out (never fragmented, never masked, no extensions), and client frames
+// in (always masked, possibly fragmented, control frames between fragments).
+//
+// Pure functions and one small value type; Beast's own RFC 6455 helpers are used where they
+// exist (close-code validity, UTF-8 check, the accept key).
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace parley::net::ws {
+
+enum class opcode : std::uint8_t {
+  continuation = 0,
+  text = 1,
+  binary = 2,
+  close = 8,
+  ping = 9,
+  pong = 10
+};
+
+constexpr bool is_control(opcode op) noexcept { return static_cast<std::uint8_t>(op) >= 8; }
+
+// The header of one client frame.
+struct frame_header {
+  bool fin = false;
+  opcode op = opcode::text;
+  std::uint64_t length = 0;  // payload bytes
+  std::uint32_t mask = 0;    // the masking key, bytes in wire order
+  std::size_t size = 0;      // header bytes (2 to 14)
+};
+
+enum class parse_status {
+  incomplete,      // fewer bytes than the header needs: read more
+  ok,              // `h` is filled in
+  protocol_error,  // close with 1002: RSV bits, unknown opcode, unmasked, bad control frame
+  too_big,         // close with 1009: payload longer than the limit (`h` is filled in)
+};
+
+// Parses the header of a client frame at the start of `data`; `max_payload` bounds the
+// payload length of data frames.
+parse_status parse_client_header(std::span<const std::uint8_t> data, std::uint64_t max_payload,
+                                 frame_header& h) noexcept;
+
+// Unmasks `n` payload bytes in place (`mask` as in frame_header).
+void unmask(std::uint8_t* p, std::size_t n, std::uint32_t mask) noexcept;
+
+// Appends one complete server frame (FIN, unmasked) with `payload` to `out`.
+void append_frame(std::string& out, opcode op, std::string_view payload);
+
+// Appends a close frame: `code` and `reason` (cut to the 123 bytes a control frame allows);
+// code 0 sends a close frame without a body.
+void append_close(std::string& out, std::uint16_t code, std::string_view reason);
+
+// A received close frame's body, checked (RFC 6455 5.5.1, 7.4).
+struct close_info {
+  std::uint16_t code = 1005;  // 1005: the frame had no code
+  std::uint16_t error = 0;    // non-zero: the body is invalid, close with this code
+};
+close_info parse_close(std::string_view payload) noexcept;
+
+bool valid_utf8(std::string_view text) noexcept;
+
+// The Sec-WebSocket-Accept value for a client's Sec-WebSocket-Key.
+std::string accept_key(std::string_view client_key);
+
+// True for a Sec-WebSocket-Key as RFC 6455 4.1 requires: base64 of 16 bytes (24 chars).
+bool valid_client_key(std::string_view key) noexcept;
+
+}  // namespace parley::net::ws
