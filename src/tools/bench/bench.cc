@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 #include "tools/bench/connection.h"
@@ -42,6 +44,24 @@ std::optional<std::int64_t> vm_rss_kb(std::int64_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
   }
   return std::nullopt;
+}
+
+// The CPU time (user + system) `pid` used so far, in seconds.
+std::optional<double> cpu_seconds(std::int64_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+  auto close = all.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream in(all.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::atof(field.c_str());
+    if (i == 15) stime = std::atof(field.c_str());
+  }
+  static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return (utime + stime) / ticks;
 }
 
 // Raises RLIMIT_NOFILE to the hard limit (and the hard limit to `needed` when allowed); the
@@ -232,16 +252,31 @@ int run_bench(options& o) {
     }
   }
 
-  // Warm-up and measure, with the live line once a second.
+  // Warm-up and measure, with the live line once a second (and a stop at `begin` for the
+  // server's CPU time).
+  std::optional<double> cpu_begin;
+  std::int64_t cpu_begin_us = 0;
   for (;;) {
     std::int64_t t = now_us();
+    if (o.server_pid > 0 && !cpu_begin && t >= begin) {
+      cpu_begin = cpu_seconds(o.server_pid);
+      cpu_begin_us = t;
+    }
     if (t >= end) break;
     std::int64_t next = std::min(end, t + 1'000'000);
+    if (t < begin) next = std::min(next, begin);
     std::this_thread::sleep_until(at_us(next));
     progress.update(st, now_us() < begin ? "warm-up" : "measure",
                     static_cast<double>(now_us() - t0) / 1e6);
   }
-  if (o.server_pid > 0) result.rss_after_kb = vm_rss_kb(o.server_pid);
+  if (o.server_pid > 0) {
+    result.rss_after_kb = vm_rss_kb(o.server_pid);
+    auto cpu_end = cpu_seconds(o.server_pid);
+    if (cpu_begin && cpu_end) {
+      result.server_cpu_s = *cpu_end - *cpu_begin;
+      result.server_cpu_wall_s = static_cast<double>(now_us() - cpu_begin_us) / 1e6;
+    }
+  }
 
   // Drain: wait for what is still in flight, so the correctness check sees it.
   auto drain_until = std::chrono::steady_clock::now() + k_drain_max;

@@ -52,7 +52,9 @@ void add_bench_options(CLI::App& cmd, options& o) {
                  "spread connections over source addresses 127.0.0.1 .. 127.0.0.N");
   cmd.add_option("--connect-concurrency", o.connect_concurrency,
                  "connection set-ups in flight at once (default 256)");
-  cmd.add_option("--server-pid", o.server_pid, "idle: report this process's VmRSS per connection");
+  cmd.add_option("--server-pid", o.server_pid,
+                 "the server's process: report its CPU time per delivery (and, idle, its VmRSS per "
+                 "connection)");
   cmd.add_option("--json", o.json_file, "write every figure and the configuration to FILE");
   cmd.add_flag("!--no-progress", o.progress, "no live progress line on stderr");
 }

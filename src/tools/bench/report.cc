@@ -98,6 +98,13 @@ void print_summary(std::ostream& out, const run_result& r) {
                   static_cast<double>(*r.rss_after_kb - *r.rss_before_kb) / static_cast<double>(n));
     out << line;
   }
+  if (r.server_cpu_s && r.server_cpu_wall_s > 0) {
+    auto d = st.deliveries.load();
+    std::snprintf(line, sizeof line, "  server CPU       %.2f cores, %.2f us per delivery\n",
+                  *r.server_cpu_s / r.server_cpu_wall_s,
+                  d ? *r.server_cpu_s * 1e6 / static_cast<double>(d) : 0.0);
+    out << line;
+  }
   std::snprintf(line, sizeof line, "  %-16s %10s %10s %10s %10s %10s %10s\n", "latency (ms)", "p50",
                 "p90", "p99", "p99.9", "max", "count");
   out << line;
@@ -192,6 +199,19 @@ bool write_json(const std::string& path, const run_result& r, std::string* why) 
         {"after", *r.rss_after_kb},
         {"per_connection",
          static_cast<double>(*r.rss_after_kb - *r.rss_before_kb) / static_cast<double>(n)}};
+  }
+  if (r.server_cpu_s) {
+    // Per unit of work: steadier than latency on a shared machine (docs/benchmarks.md).
+    auto per = [&](std::uint64_t n) -> json::value {
+      if (n == 0) return nullptr;
+      return *r.server_cpu_s * 1e6 / static_cast<double>(n);
+    };
+    doc["server_cpu"] = {
+        {"seconds", *r.server_cpu_s},
+        {"wall_s", r.server_cpu_wall_s},
+        {"cores", r.server_cpu_wall_s > 0 ? *r.server_cpu_s / r.server_cpu_wall_s : 0.0},
+        {"us_per_delivery", per(st.deliveries.load())},
+        {"us_per_acked_send", per(st.acked_sends.load())}};
   }
   std::ofstream f(path, std::ios::trunc);
   if (!f) {

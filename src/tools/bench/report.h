@@ -19,6 +19,8 @@ struct run_result {
   double measured_s = 0;                      // length of the measure window
   std::optional<std::int64_t> rss_before_kb;  // --server-pid: VmRSS before connecting
   std::optional<std::int64_t> rss_after_kb;   // ... with every connection up
+  std::optional<double> server_cpu_s;         // --server-pid: its CPU time in the measure window
+  double server_cpu_wall_s = 0;               // ... over this much wall-clock time
   std::uint64_t correctness_failures() const;
 };
 
