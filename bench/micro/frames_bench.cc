@@ -1,22 +1,15 @@
-// Micro-benchmarks of the per-message work on the wire: WebSocket framing (Beast, over an
-// in-memory stream pair, client side masking as browsers do), the client frame parser,
+// Micro-benchmarks of the per-message work on the wire: WebSocket framing (parleyd's own
+// codec: a masked client frame in, a server frame out), the client frame parser,
 // `message` frame serialization (done once per message, shared by every receiver) and the
 // bus record codec (once per message per node on Kafka).
 #include <benchmark/benchmark.h>
 
-#include <boost/beast/_experimental/test/stream.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/websocket.hpp>
-
 #include "bus/bus.h"
 #include "chat/frames.h"
+#include "net/ws_codec.h"
 #include "store/store.h"
 
 namespace {
-
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-namespace net = boost::asio;
 
 const std::string k_send =
     R"({"type":"send","room":"g:0123456789abcdef","text":"hello there, this is a 64 byte message of the bench ok","cid":"1732958812000000.42","rid":"r-17"})";
@@ -84,32 +77,44 @@ void BM_record_decode(benchmark::State& state) {
 }
 BENCHMARK(BM_record_decode);
 
-// One text message written by a WebSocket client (masked) and read by the server side, and
-// one written by the server (unmasked) and read by the client: both directions' framing.
-void BM_websocket_roundtrip(benchmark::State& state) {
-  net::io_context ioc;
-  beast::test::stream a(ioc), b(ioc);
-  a.connect(b);
-  websocket::stream<beast::test::stream&> client(a), server(b);
-  // Handshake over the test streams, synchronously from two sides of one io_context.
-  server.async_accept([](beast::error_code) {});
-  client.async_handshake("localhost", "/ws", [](beast::error_code) {});
-  ioc.run();
-  ioc.restart();
-  client.text(true);
-  server.text(true);
+// parleyd's WebSocket framing (net/ws_codec.h): a masked client text frame decoded (header
+// parse, unmask, UTF-8 check) and a server text frame encoded into a write buffer: the
+// per-frame work of a send and of a delivery.
+void BM_ws_frame_decode(benchmark::State& state) {
   std::string payload(static_cast<std::size_t>(state.range(0)), 'x');
-  beast::flat_buffer in_s, in_c;
+  // The client's frame, built once (as a browser would send it: masked).
+  std::string wire;
+  parley::net::ws::append_frame(wire, parley::net::ws::opcode::text, payload);
+  wire[1] = static_cast<char>(wire[1] | 0x80);
+  const char key[4] = {0x11, 0x22, 0x33, 0x44};
+  wire.insert(payload.size() < 126 ? 2 : 4, key, 4);
+  std::string buf;
   for (auto _ : state) {
-    client.write(net::buffer(payload));
-    server.read(in_s);
-    in_s.consume(in_s.size());
-    server.write(net::buffer(payload));
-    client.read(in_c);
-    in_c.consume(in_c.size());
+    buf = wire;  // unmasking works in place
+    auto* p = reinterpret_cast<std::uint8_t*>(buf.data());
+    parley::net::ws::frame_header h;
+    auto st = parley::net::ws::parse_client_header({p, buf.size()}, 1 << 20, h);
+    parley::net::ws::unmask(p + h.size, static_cast<std::size_t>(h.length), h.mask);
+    bool ok =
+        parley::net::ws::valid_utf8({buf.data() + h.size, static_cast<std::size_t>(h.length)});
+    benchmark::DoNotOptimize(st);
+    benchmark::DoNotOptimize(ok);
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * 2 * payload.size()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * payload.size()));
 }
-BENCHMARK(BM_websocket_roundtrip)->Arg(64)->Arg(1024);
+BENCHMARK(BM_ws_frame_decode)->Arg(64)->Arg(1024);
+
+void BM_ws_frame_encode(benchmark::State& state) {
+  std::string payload(static_cast<std::size_t>(state.range(0)), 'x');
+  std::string out;
+  out.reserve(payload.size() + 16);
+  for (auto _ : state) {
+    out.clear();
+    parley::net::ws::append_frame(out, parley::net::ws::opcode::text, payload);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * payload.size()));
+}
+BENCHMARK(BM_ws_frame_encode)->Arg(64)->Arg(1024);
 
 }  // namespace

@@ -85,6 +85,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void upgrade(http::request<http::string_body> req, http_request_info info) {
     if (!beast::websocket::is_upgrade(req))
       return reply(error_reply(400, "bad_request", "expected a WebSocket upgrade"));
+    if (req[http::field::host].empty())
+      return reply(error_reply(400, "bad_request", "missing Host header"));
+    if (req[http::field::sec_websocket_version].empty())
+      return reply(error_reply(400, "bad_request", "missing Sec-WebSocket-Version"));
     if (req[http::field::sec_websocket_version] != "13") {
       auto r = error_reply(426, "bad_request", "WebSocket version 13 required");
       r.headers.emplace_back("Sec-WebSocket-Version", "13");

@@ -132,7 +132,7 @@ class websocket_session final : public chat::emitter,
     if (closing_ || finished_) return;
     closing_ = true;
     queue_.push_back(item{nullptr, item::kind::close, static_cast<std::uint16_t>(code),
-                          std::string(reason.substr(0, 120))});
+                          std::string(reason.substr(0, 123))});
     write_next();
     close_timer_.expires_after(k_close_wait);
     close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -209,12 +209,6 @@ class websocket_session final : public chat::emitter,
     }
     std::size_t pos = 0;
     while (pos < size && !discard_input_) {
-      if (skip_ > 0) {  // the payload of a frame refused as too big
-        auto k = static_cast<std::size_t>(std::min<std::uint64_t>(skip_, size - pos));
-        skip_ -= k;
-        pos += k;
-        continue;
-      }
       ws::frame_header h;
       auto st = ws::parse_client_header({buf + pos, size - pos}, state_->opts.max_frame_bytes, h);
       if (st == ws::parse_status::incomplete) break;
@@ -223,12 +217,9 @@ class websocket_session final : public chat::emitter,
         break;
       }
       if (st == ws::parse_status::too_big) {
-        // The stream stays in step: the payload is skipped, the close handshake follows.
-        pos += h.size;
-        skip_ = h.length;
-        touch();
-        close(1009, "frame too big");
-        continue;
+        // Not read: its declared length may be anything (up to 2^63).
+        protocol_failure(1009, "frame too big");
+        break;
       }
       if (size - pos - h.size < h.length) break;  // the payload is not all here yet
       std::uint8_t* p = buf + pos + h.size;
@@ -245,6 +236,8 @@ class websocket_session final : public chat::emitter,
     // Keep the incomplete frame's bytes (none: release the buffer).
     if (!partial_.empty()) {
       partial_.erase(0, pos);
+      // A few bytes of a frame must not hold on to a large buffer.
+      if (partial_.capacity() > 2 * partial_.size() + 4096) partial_.shrink_to_fit();
     } else if (pos < size) {
       partial_.assign(reinterpret_cast<const char*>(buf + pos), size - pos);
     }
@@ -274,7 +267,7 @@ class websocket_session final : public chat::emitter,
         if (message_.size() + payload.size() > state_->opts.max_frame_bytes) {
           in_message_ = false;
           std::string().swap(message_);
-          return close(1009, "message too big");
+          return protocol_failure(1009, "message too big");
         }
         message_.append(payload);
         if (!h.fin) return;
@@ -303,7 +296,9 @@ class websocket_session final : public chat::emitter,
     discard_input_ = true;
     if (!closing_) {
       closing_ = true;
-      std::uint16_t code = ci.error ? ci.error : (ci.code == 1005 ? 0 : ci.code);
+      // The echo goes next: what is not framed yet is dropped (the peer reads no more).
+      drop_queued();
+      std::uint16_t code = ci.error ? ci.error : (ci.code == 1005 ? 1000 : ci.code);
       queue_.push_back(item{nullptr, item::kind::close, code, {}});
       close_timer_.expires_after(k_close_wait);
       close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -323,23 +318,28 @@ class websocket_session final : public chat::emitter,
 
   // ---- writing ----
 
-  // Pongs and pings are bounded too: a peer that sends pings and never reads is a slow
-  // reader like any other.
+  // Pings and pongs go ahead of queued messages (every item is a whole frame, so any order
+  // is valid). Bounded too: a peer that sends pings and never reads is a slow reader.
   void queue_control(item it) {
     if (finished_) return;
     if (queue_.size() >= state_->opts.send_queue_messages) return overflow();
-    queue_.push_back(std::move(it));
+    queue_.push_front(std::move(it));
     write_next();
   }
 
-  void overflow() {
-    // A slow reader: drop what is queued (not what was framed already), close with 1008.
+  // Drops the frames not framed yet (counted as dropped messages).
+  void drop_queued() {
     auto& m = global_metrics();
-    m.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
     for (auto& it : queue_)
       if (it.frame) m.messages_dropped.fetch_add(1, std::memory_order_relaxed);
     queue_.clear();
     queued_bytes_ = 0;
+  }
+
+  void overflow() {
+    // A slow reader: drop what is not framed yet, close with 1008.
+    global_metrics().slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
+    drop_queued();
     close(1008, "slow consumer: send queue overflow");
   }
 
@@ -392,11 +392,13 @@ class websocket_session final : public chat::emitter,
 
   void on_write(beast::error_code ec) {
     writing_ = false;
-    // An idle connection keeps no write buffer.
-    if (pending_.empty())
+    // An idle connection keeps no write buffer (start_write swaps the two, so both).
+    if (pending_.empty()) {
       std::string().swap(inflight_);
-    else
+      std::string().swap(pending_);
+    } else {
       inflight_.clear();
+    }
     if (ec) return hard_close();
     write_next();
   }
@@ -441,7 +443,6 @@ class websocket_session final : public chat::emitter,
   std::string inflight_;  // the socket write in flight
   std::string partial_;   // an incomplete frame's bytes
   std::string message_;   // a fragmented message so far
-  std::uint64_t skip_ = 0;
   ws::opcode message_op_ = ws::opcode::text;
   bool in_message_ = false;
   bool writing_ = false;

@@ -96,7 +96,12 @@ void append_frame(std::string& out, opcode op, std::string_view payload) {
 
 void append_close(std::string& out, std::uint16_t code, std::string_view reason) {
   if (code == 0) return append_frame(out, opcode::close, {});
-  reason = reason.substr(0, 123);
+  if (reason.size() > 123) {
+    // Cut at a character boundary: the reason must stay valid UTF-8.
+    std::size_t n = 123;
+    while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
+    reason = reason.substr(0, n);
+  }
   std::string body;
   body.reserve(2 + reason.size());
   body.push_back(static_cast<char>(code >> 8));

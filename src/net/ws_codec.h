@@ -56,7 +56,8 @@ void unmask(std::uint8_t* p, std::size_t n, std::uint32_t mask) noexcept;
 // Appends one complete server frame (FIN, unmasked) with `payload` to `out`.
 void append_frame(std::string& out, opcode op, std::string_view payload);
 
-// Appends a close frame: `code` and `reason` (cut to the 123 bytes a control frame allows);
+// Appends a close frame: `code` and `reason` (cut, at a UTF-8 character boundary, to the
+// 123 bytes a control frame allows);
 // code 0 sends a close frame without a body.
 void append_close(std::string& out, std::uint16_t code, std::string_view reason);
 

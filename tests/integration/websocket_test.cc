@@ -20,7 +20,7 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 struct frame {
-  int op = -1;  // -1: the stream ended
+  int op = -1;  // -1: the stream ended, -2: nothing arrived in time
   bool fin = true;
   std::string payload;
   int close_code() const {
@@ -71,9 +71,9 @@ class raw_ws {
   // Sends the upgrade request; returns the response head (status line and headers).
   std::string handshake(const std::string& target,
                         const std::string& key = "dGhlIHNhbXBsZSBub25jZQ==",
-                        const std::string& version = "13") {
-    std::string req = "GET " + target +
-                      " HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                        const std::string& version = "13", bool host = true) {
+    std::string req = "GET " + target + " HTTP/1.1\r\n" + (host ? "Host: localhost\r\n" : "") +
+                      "Upgrade: websocket\r\n"
                       "Connection: Upgrade\r\nSec-WebSocket-Key: " +
                       key + "\r\nSec-WebSocket-Version: " + version + "\r\n\r\n";
     asio::write(sock_, asio::buffer(req));
@@ -96,26 +96,27 @@ class raw_ws {
     }
   }
 
-  // The next server frame (a server frame is never masked). op -1 when the stream ended.
+  // The next server frame (a server frame is never masked). op -1 when the stream ended,
+  // -2 when nothing (more) arrived within k_wait.
   frame read_frame() {
     frame f;
-    if (!fill(2)) return f;
+    if (!fill(2)) return fail(f);
     auto b0 = static_cast<unsigned char>(in_[0]), b1 = static_cast<unsigned char>(in_[1]);
     EXPECT_EQ(b1 & 0x80, 0) << "server frames are not masked";
     EXPECT_EQ(b0 & 0x70, 0) << "no RSV bits";
     std::uint64_t len = b1 & 0x7f;
     std::size_t hs = 2;
     if (len == 126) {
-      if (!fill(4)) return f;
+      if (!fill(4)) return fail(f);
       len = (static_cast<unsigned char>(in_[2]) << 8) | static_cast<unsigned char>(in_[3]);
       hs = 4;
     } else if (len == 127) {
-      if (!fill(10)) return f;
+      if (!fill(10)) return fail(f);
       len = 0;
       for (int i = 0; i < 8; ++i) len = (len << 8) | static_cast<unsigned char>(in_[2 + i]);
       hs = 10;
     }
-    if (!fill(hs + len)) return f;
+    if (!fill(hs + len)) return fail(f);
     f.op = b0 & 0x0f;
     f.fin = (b0 & 0x80) != 0;
     f.payload = in_.substr(hs, len);
@@ -127,7 +128,7 @@ class raw_ws {
   frame read_until_op(int op) {
     for (;;) {
       auto f = read_frame();
-      if (f.op == op || f.op == -1) return f;
+      if (f.op == op || f.op < 0) return f;
     }
   }
 
@@ -135,24 +136,31 @@ class raw_ws {
   json::object read_type(std::string_view type) {
     for (;;) {
       auto f = read_frame();
-      if (f.op == -1) return {};
+      if (f.op < 0) return {};
       if (f.op != 1) continue;
       auto v = json::parse(f.payload);
       if (v.as_object().at("type").as_string() == type) return v.as_object();
     }
   }
 
-  // True when the server ended the stream (read gives end of file) within 3 s.
+  // True when the server ended the stream (end of file) within k_wait; frames before it are
+  // skipped. False when the stream stays open.
   bool ended() {
     for (;;) {
       auto f = read_frame();
       if (f.op == -1) return true;
+      if (f.op == -2) return false;
     }
   }
 
   tcp::socket& socket() { return sock_; }
 
  private:
+  frame fail(frame f) {
+    f.op = timed_out_ ? -2 : -1;
+    return f;
+  }
+
   bool fill(std::size_t n) {
     while (in_.size() < n) {
       char buf[4096];
@@ -164,11 +172,15 @@ class raw_ws {
       for (;;) {
         got = sock_.read_some(asio::buffer(buf), ec);
         if (ec != asio::error::would_block) break;
-        if (std::chrono::steady_clock::now() > deadline) return false;
+        if (std::chrono::steady_clock::now() > deadline) {
+          timed_out_ = true;
+          return false;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
       sock_.non_blocking(false);
-      if (ec) return false;
+      timed_out_ = false;
+      if (ec) return false;  // end of stream (or reset)
       in_.append(buf, got);
     }
     return true;
@@ -177,6 +189,7 @@ class raw_ws {
   asio::io_context ioc_;
   tcp::socket sock_;
   std::string in_;
+  bool timed_out_ = false;
 };
 
 class websocket_test : public itest {
@@ -211,6 +224,11 @@ TEST_F(websocket_test, WrongVersionIs426AndBadKeyIs400) {
     raw_ws c(server().port());
     auto head = c.handshake(target("alice"), "not-a-key");
     EXPECT_EQ(head.rfind("HTTP/1.1 400", 0), 0u) << head;
+  }
+  {
+    raw_ws c(server().port());
+    auto head = c.handshake(target("alice"), "dGhlIHNhbXBsZSBub25jZQ==", "13", false);
+    EXPECT_EQ(head.rfind("HTTP/1.1 400", 0), 0u) << "no Host header: " << head;
   }
 }
 
@@ -257,6 +275,52 @@ TEST_F(websocket_test, ClientCloseIsEchoedThenTheStreamEnds) {
   auto f = c.read_until_op(8);
   EXPECT_EQ(f.close_code(), 1000);
   EXPECT_TRUE(c.ended());
+}
+
+TEST_F(websocket_test, CloseWithoutACodeIsAnsweredWith1000) {
+  ASSERT_TRUE(start());
+  raw_ws c(server().port());
+  ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
+  c.read_type("hello");
+  c.write(client_frame(8, ""));
+  auto f = c.read_until_op(8);
+  EXPECT_EQ(f.close_code(), 1000);
+  EXPECT_TRUE(c.ended());
+}
+
+TEST_F(websocket_test, TheStreamStaysOpenWithoutAClose) {
+  // The check the close tests rely on: ended() is false for a live connection.
+  ASSERT_TRUE(start());
+  raw_ws c(server().port());
+  ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
+  c.read_type("hello");
+  EXPECT_FALSE(c.ended());
+}
+
+TEST_F(websocket_test, AServerCloseWaitsForTheEchoThenEndsTheStream) {
+  ASSERT_TRUE(start());
+  raw_ws c(server().port());
+  ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
+  c.read_type("hello");
+  c.write(client_frame(1, "bad \xFF utf-8"));
+  auto f = c.read_until_op(8);
+  EXPECT_EQ(f.close_code(), 1007);
+  EXPECT_FALSE(c.ended()) << "the server waits for the client's close frame";
+  c.write(client_frame(8, close_payload(1007)));
+  EXPECT_TRUE(c.ended());
+}
+
+TEST_F(websocket_test, AnOversizedFrameCloses1009WithoutReadingIt) {
+  ASSERT_TRUE(start({"--max-frame-bytes", "1000"}));
+  raw_ws c(server().port());
+  ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
+  c.read_type("hello");
+  // A header that declares 2^40 bytes, and a little of it.
+  std::string h = {char(0x81), char(0x80 | 127), 0, 0, 1, 0, 0, 0, 0, 0, 1, 2, 3, 4};
+  c.write(h + std::string(100, 'x'));
+  auto f = c.read_until_op(8);
+  EXPECT_EQ(f.close_code(), 1009);
+  EXPECT_TRUE(c.ended()) << "no close frame can be read after it: the server ends the stream";
 }
 
 TEST_F(websocket_test, ProtocolErrorsClose1002) {

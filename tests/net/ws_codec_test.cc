@@ -128,6 +128,14 @@ TEST(ws_codec, close_frames_and_bodies) {
   append_close(out, 0, "ignored");
   EXPECT_EQ(out, std::string("\x88\x00", 2));
 
+  // A reason cut to fit is cut between characters (each of these is 3 bytes).
+  out.clear();
+  std::string korean = "a";  // so that byte 123 falls inside a character
+  for (int i = 0; i < 60; ++i) korean += "\xec\x95\x88";
+  append_close(out, 1000, korean);
+  EXPECT_EQ(out.size(), 2u + 2u + 121u);
+  EXPECT_EQ(parse_close(out.substr(2)).error, 0);
+
   EXPECT_EQ(parse_close("").code, 1005);
   EXPECT_EQ(parse_close("").error, 0);
   EXPECT_EQ(parse_close("x").error, 1002);
