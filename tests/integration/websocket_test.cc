@@ -197,6 +197,24 @@ class websocket_test : public itest {
   std::string target(std::string_view user) {
     return "/ws?token=" + token(user) + "&receiverId=bob";
   }
+
+  // alice's raw connection, upgraded, past its hello and the join of dm:alice:bob; nullptr
+  // (failure recorded) if not.
+  std::unique_ptr<raw_ws> open() {
+    auto c = std::make_unique<raw_ws>(server().port());
+    auto head = c->handshake(target("alice"));
+    if (head.rfind("HTTP/1.1 101", 0) != 0) {
+      ADD_FAILURE() << "upgrade refused: " << head;
+      return nullptr;
+    }
+    // receiverId=bob joins the DM at connect: wait for it, so that a message sent next
+    // arrives live (not in the join's history replay).
+    if (c->read_type("hello").empty() || c->read_type("joined").empty()) {
+      ADD_FAILURE() << "no hello or joined";
+      return nullptr;
+    }
+    return c;
+  }
 };
 
 TEST_F(websocket_test, HandshakeAnswers101WithTheAcceptKeyThenHello) {
@@ -234,9 +252,9 @@ TEST_F(websocket_test, WrongVersionIs426AndBadKeyIs400) {
 
 TEST_F(websocket_test, FragmentedSendWithAPingBetweenFragments) {
   ASSERT_TRUE(start());
-  raw_ws c(server().port());
-  ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
-  c.read_type("hello");
+  auto conn = open();
+  ASSERT_TRUE(conn);
+  auto& c = *conn;
   std::string body = R"({"type":"send","text":"in three pieces","cid":"frag-1"})";
   std::string bytes = client_frame(1, body.substr(0, 10), false);
   bytes += client_frame(9, "are you there");  // a control frame between fragments
@@ -253,9 +271,9 @@ TEST_F(websocket_test, FragmentedSendWithAPingBetweenFragments) {
 
 TEST_F(websocket_test, FramesSplitAcrossReadsAndSeveralInOneWrite) {
   ASSERT_TRUE(start());
-  raw_ws c(server().port());
-  ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
-  c.read_type("hello");
+  auto conn = open();
+  ASSERT_TRUE(conn);
+  auto& c = *conn;
   // A 300-byte text (16-bit length) one byte per write, then two frames in one write.
   std::string text(300, 'x');
   c.write_slowly(client_frame(1, R"({"type":"send","text":")" + text + R"(","cid":"slow"})"));
@@ -268,9 +286,9 @@ TEST_F(websocket_test, FramesSplitAcrossReadsAndSeveralInOneWrite) {
 
 TEST_F(websocket_test, ClientCloseIsEchoedThenTheStreamEnds) {
   ASSERT_TRUE(start());
-  raw_ws c(server().port());
-  ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
-  c.read_type("hello");
+  auto conn = open();
+  ASSERT_TRUE(conn);
+  auto& c = *conn;
   c.write(client_frame(8, close_payload(1000, "bye")));
   auto f = c.read_until_op(8);
   EXPECT_EQ(f.close_code(), 1000);
@@ -279,9 +297,9 @@ TEST_F(websocket_test, ClientCloseIsEchoedThenTheStreamEnds) {
 
 TEST_F(websocket_test, CloseWithoutACodeIsAnsweredWith1000) {
   ASSERT_TRUE(start());
-  raw_ws c(server().port());
-  ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
-  c.read_type("hello");
+  auto conn = open();
+  ASSERT_TRUE(conn);
+  auto& c = *conn;
   c.write(client_frame(8, ""));
   auto f = c.read_until_op(8);
   EXPECT_EQ(f.close_code(), 1000);
@@ -291,17 +309,17 @@ TEST_F(websocket_test, CloseWithoutACodeIsAnsweredWith1000) {
 TEST_F(websocket_test, TheStreamStaysOpenWithoutAClose) {
   // The check the close tests rely on: ended() is false for a live connection.
   ASSERT_TRUE(start());
-  raw_ws c(server().port());
-  ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
-  c.read_type("hello");
+  auto conn = open();
+  ASSERT_TRUE(conn);
+  auto& c = *conn;
   EXPECT_FALSE(c.ended());
 }
 
 TEST_F(websocket_test, AServerCloseWaitsForTheEchoThenEndsTheStream) {
   ASSERT_TRUE(start());
-  raw_ws c(server().port());
-  ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
-  c.read_type("hello");
+  auto conn = open();
+  ASSERT_TRUE(conn);
+  auto& c = *conn;
   c.write(client_frame(1, "bad \xFF utf-8"));
   auto f = c.read_until_op(8);
   EXPECT_EQ(f.close_code(), 1007);
@@ -312,9 +330,9 @@ TEST_F(websocket_test, AServerCloseWaitsForTheEchoThenEndsTheStream) {
 
 TEST_F(websocket_test, AnOversizedFrameCloses1009WithoutReadingIt) {
   ASSERT_TRUE(start({"--max-frame-bytes", "1000"}));
-  raw_ws c(server().port());
-  ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
-  c.read_type("hello");
+  auto conn = open();
+  ASSERT_TRUE(conn);
+  auto& c = *conn;
   // A header that declares 2^40 bytes, and a little of it.
   std::string h = {char(0x81), char(0x80 | 127), 0, 0, 1, 0, 0, 0, 0, 0, 1, 2, 3, 4};
   c.write(h + std::string(100, 'x'));
@@ -326,9 +344,9 @@ TEST_F(websocket_test, AnOversizedFrameCloses1009WithoutReadingIt) {
 TEST_F(websocket_test, ProtocolErrorsClose1002) {
   ASSERT_TRUE(start());
   auto expect_1002 = [&](const std::string& bytes, const char* what) {
-    raw_ws c(server().port());
-    ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
-    c.read_type("hello");
+    auto conn = open();
+    ASSERT_TRUE(conn);
+    auto& c = *conn;
     c.write(bytes);
     auto f = c.read_until_op(8);
     EXPECT_EQ(f.close_code(), 1002) << what;
@@ -348,9 +366,9 @@ TEST_F(websocket_test, ProtocolErrorsClose1002) {
 
 TEST_F(websocket_test, ServerPingsAndTheServerStillAnswersAfterAPong) {
   ASSERT_TRUE(start({"--ping-interval", "1"}));
-  raw_ws c(server().port());
-  ASSERT_EQ(c.handshake(target("alice")).rfind("HTTP/1.1 101", 0), 0u);
-  c.read_type("hello");
+  auto conn = open();
+  ASSERT_TRUE(conn);
+  auto& c = *conn;
   auto ping = c.read_until_op(9);
   ASSERT_EQ(ping.op, 9);
   c.write(client_frame(10, ping.payload));
