@@ -168,14 +168,23 @@ TEST(ConnectionDelivery, JoinSeamUnderConcurrentSendsHasNoGapNoRepeat) {
       if (i % 10 == 0) std::this_thread::sleep_for(1ms);
     }
   });
+  // At least one join while the sender runs (it may finish all n within a few ms when the
+  // writer batches them: the loop must still run once, or there is no seam to check).
   int joins = 0;
-  while (acked.load() < n && joins < 200) {
+  do {
     e.text(a, R"({"type":"join","room":")" + R + R"(","since":0})");
     ++joins;
     std::this_thread::sleep_for(2ms);
-  }
+  } while (acked.load() < n && joins < 200);
   sender.join();
   ASSERT_FALSE(failed.load());
+  // A join supersedes one still reading its snapshot (no `joined` for that one): let the
+  // loop's last join be answered first, so that the final join opens a second epoch.
+  ASSERT_TRUE(a.rec->wait([&](const auto& fs) {
+    for (const auto& o : parse_all(fs))
+      if (type_of(o) == "joined") return true;
+    return false;
+  }));
   // A last join after every send; then all n must be seen in that epoch.
   e.join(a, R, 0);
   ASSERT_TRUE(a.rec->wait([&](const auto& fs) {
