@@ -100,10 +100,8 @@ class bench_scenarios : public testing::TestWithParam<bench_case> {
         "--warmup",    "0.3",    "--duration", "1",
         "--threads",   "1",      "--json",     json_path};
     args.insert(args.end(), c.args.begin(), c.args.end());
-    if (c.scenario == "idle") {
-      args.push_back("--server-pid");
-      args.push_back(std::to_string(server_.pid()));
-    }
+    args.push_back("--server-pid");  // as bench/run does for every one-server run
+    args.push_back(std::to_string(server_.pid()));
     child_process bench;
     if (!bench.spawn(args, dir_ + "/bench.stderr.log")) return -1;
     *out = bench.read_all(30s);
@@ -151,6 +149,12 @@ TEST_P(bench_scenarios, runs_clean) {
   const auto& conns = obj(doc, "connections");
   EXPECT_EQ(number(conns, "failed"), 0) << out;
   EXPECT_EQ(number(conns, "established"), number(conns, "planned")) << out;
+  // The server's CPU time over the measure window (1 s): present, over about that window.
+  ASSERT_TRUE(doc.contains("server_cpu")) << out;
+  const auto& cpu = obj(doc, "server_cpu");
+  EXPECT_GE(number(cpu, "seconds"), 0) << out;
+  EXPECT_GE(number(cpu, "wall_s"), 0.9) << out;
+  EXPECT_LE(number(cpu, "wall_s"), 3) << out;
   if (c.scenario == "idle") {
     EXPECT_TRUE(doc.contains("server_rss_kb")) << out;
   } else if (c.scenario == "connect") {
