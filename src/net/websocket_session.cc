@@ -131,8 +131,9 @@ class websocket_session final : public chat::emitter,
   void close(int code, std::string_view reason) override {
     if (closing_ || finished_) return;
     closing_ = true;
-    queue_.push_back(item{nullptr, item::kind::close, static_cast<std::uint16_t>(code),
-                          std::string(reason.substr(0, 123))});
+    // The reason is cut to fit (at a character boundary) when the frame is built.
+    queue_.push_back(
+        item{nullptr, item::kind::close, static_cast<std::uint16_t>(code), std::string(reason)});
     write_next();
     close_timer_.expires_after(k_close_wait);
     close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -295,15 +296,9 @@ class websocket_session final : public chat::emitter,
     got_close_ = true;
     discard_input_ = true;
     if (!closing_) {
-      closing_ = true;
       // The echo goes next: what is not framed yet is dropped (the peer reads no more).
       drop_queued();
-      std::uint16_t code = ci.error ? ci.error : (ci.code == 1005 ? 1000 : ci.code);
-      queue_.push_back(item{nullptr, item::kind::close, code, {}});
-      close_timer_.expires_after(k_close_wait);
-      close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-        if (!ec) self->hard_close();
-      });
+      return close(ci.error ? ci.error : (ci.code == 1005 ? 1000 : ci.code), {});
     }
     write_next();
   }
