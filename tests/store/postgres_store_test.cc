@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "base/ids.h"
+#include "store/postgres_conn.h"
 #include "store/postgres_migrations.h"
 #include "store/store.h"
 #include "store/store_test_backends.h"
@@ -196,6 +197,52 @@ TEST_F(postgres_store_test, two_nodes_append_concurrently_keep_seq_contiguous) {
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"),
             deadlocks_before);
+}
+
+// A batch runs as one statement whose snapshot is taken before it waits for its rooms'
+// locks. A repeated cid that another writer commits while it waits is not in that snapshot:
+// the insert fails on the unique index, nothing of the statement is kept, and the batch runs
+// again one statement per append, which answers the other writer's row as the stored one
+// and uses up no seq.
+TEST_F(postgres_store_test, repeat_committed_by_another_writer_while_the_batch_waits) {
+  std::string app = "parley_" + schema_.substr(0, 40);
+  opts_.url += "&application_name=" + app;
+  auto s = open();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
+  ASSERT_TRUE(append(*s, "g:r", "alice", "c0"));  // seq 1
+
+  std::string why;
+  auto other = pg::conn::connect(opts_.url, why);
+  ASSERT_TRUE(other) << why;
+  pg::conn& o = *other.value();
+  ASSERT_TRUE(o.exec("BEGIN"));
+  ASSERT_TRUE(o.exec("SELECT 1 FROM rooms WHERE id = 'g:r' FOR UPDATE"));
+  auto mine = append_async(*s, make_req("g:r", "alice", "c1", "mine"));
+  auto waiting = [&] {
+    return scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app +
+                  "' AND wait_event_type = 'Lock'");
+  };
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (waiting() < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(waiting(), 1) << "the batch statement never waited for the room's lock";
+  ASSERT_TRUE(
+      o.exec("INSERT INTO messages(room, seq, id, sender, cid, text, ts) VALUES"
+             " ('g:r', 2, '01ARZ3NDEKTSV4RRFFQ69G5FAV', 'alice', 'c1', 'theirs', 7)"));
+  ASSERT_TRUE(o.exec("UPDATE rooms SET last_seq = 2 WHERE id = 'g:r'"));
+  ASSERT_TRUE(o.exec("COMMIT"));
+
+  auto r = wait(mine);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(r.value().duplicate);
+  EXPECT_EQ(r.value().msg.seq, 2);
+  EXPECT_EQ(r.value().msg.text, "theirs");
+  EXPECT_EQ(r.value().msg.id, "01ARZ3NDEKTSV4RRFFQ69G5FAV");
+  auto next = append(*s, "g:r", "alice", "c2");
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next.value().msg.seq, 3);
+  EXPECT_EQ(s->range("g:r", 1, 10).value().size(), 3u);
 }
 
 // Nodes starting at once on an empty database (the schema does not exist yet): every open

@@ -349,6 +349,74 @@ TEST_P(store_contract, failing_append_does_not_fail_its_batch) {
   EXPECT_FALSE(s_->get_room("g:missing"));
 }
 
+// One batch that mixes rooms, appends without cid, a repeat of a stored cid, repeats inside
+// the batch and texts that need quoting (the PostgreSQL writer sends a batch as arrays).
+TEST_P(store_contract, mixed_batch_keeps_queue_order_per_room) {
+  group("g:gate", {"gate"});
+  group("g:a", {"alice", "bob"});
+  group("g:b", {"alice", "bob"});
+  auto stored = append("g:a", "alice", "s1", "stored");
+  ASSERT_TRUE(stored);
+  const std::vector<std::string> texts = {
+      "plain",           "",     "with \"quotes\"", "back\\slash",
+      "{braces},commas", "NULL", "  spaced  ",      "caf\xc3\xa9 \xf0\x9f\x92\xac",
+      "line\nbreak"};
+  writer_gate gate(*s_);
+  std::vector<std::future<result<append_result>>> a_new, b_new;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    auto& room = i % 2 ? b_new : a_new;
+    room.push_back(append_async(
+        *s_,
+        make_req(i % 2 ? "g:b" : "g:a", i % 3 ? "bob" : "alice",
+                 i % 4 == 3 ? std::nullopt : std::optional<std::string>("c" + std::to_string(i)),
+                 texts[i])));
+  }
+  auto rep_stored = append_async(*s_, make_req("g:a", "alice", "s1", "ignored"));
+  auto rep_batch = append_async(*s_, make_req("g:a", "alice", "c0", "ignored too"));
+  auto missing = append_async(*s_, make_req("g:nope", "alice", "c0", "x"));
+  gate.release();
+
+  std::int64_t want_a = 2, want_b = 1;
+  for (std::size_t i = 0, ia = 0, ib = 0; i < texts.size(); ++i) {
+    auto r = wait(i % 2 ? b_new[ib++] : a_new[ia++]);
+    ASSERT_TRUE(r) << i;
+    EXPECT_FALSE(r.value().duplicate) << i;
+    EXPECT_EQ(r.value().msg.seq, i % 2 ? want_b++ : want_a++) << i;
+    EXPECT_EQ(r.value().msg.text, texts[i]) << i;
+  }
+  auto rs = wait(rep_stored);
+  ASSERT_TRUE(rs);
+  EXPECT_TRUE(rs.value().duplicate);
+  EXPECT_EQ(rs.value().msg.seq, 1);
+  EXPECT_EQ(rs.value().msg.text, "stored");
+  EXPECT_EQ(rs.value().msg.id, stored.value().msg.id);
+  auto rb = wait(rep_batch);
+  ASSERT_TRUE(rb);
+  EXPECT_TRUE(rb.value().duplicate);
+  EXPECT_EQ(rb.value().msg.seq, 2);
+  EXPECT_EQ(rb.value().msg.text, "plain");
+  auto rm = wait(missing);
+  ASSERT_FALSE(rm);
+  EXPECT_EQ(rm.error(), errc::not_found);
+
+  // What was stored reads back byte for byte, numbered without a gap.
+  auto a = s_->range("g:a", 1, 100), b = s_->range("g:b", 1, 100);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(seqs(a.value()), iota(1, want_a - 1));
+  EXPECT_EQ(seqs(b.value()), iota(1, want_b - 1));
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const auto& rows = i % 2 ? b.value() : a.value();
+    auto it = std::find_if(rows.begin(), rows.end(), [&](const message& m) {
+      return m.cid == (i % 4 == 3 ? std::nullopt
+                                  : std::optional<std::string>("c" + std::to_string(i))) &&
+             m.text == texts[i];
+    });
+    EXPECT_NE(it, rows.end()) << i;
+  }
+  EXPECT_EQ(s_->get_room("g:a").value().last_seq, want_a - 1);
+  EXPECT_EQ(s_->get_room("g:b").value().last_seq, want_b - 1);
+}
+
 TEST_P(store_contract, direct_room_created_on_first_append) {
   EXPECT_EQ(s_->get_room("dm:alice:bob").error(), errc::not_found);
   auto r = append("dm:alice:bob", "bob", std::nullopt, "hello");
