@@ -62,7 +62,10 @@ std::pair<std::string, std::string> direct_members(std::string_view room) {
   return {std::string(rest.substr(0, colon)), std::string(rest.substr(colon + 1))};
 }
 
-bool valid_cid(std::string_view s) noexcept { return !s.empty() && s.size() <= 64; }
+bool valid_cid(std::string_view s) noexcept {
+  return !s.empty() && s.size() <= 64 && s.find('\0') == std::string_view::npos;
+}
+bool valid_text(std::string_view s) noexcept { return s.find('\0') == std::string_view::npos; }
 bool valid_rid(std::string_view s) noexcept { return s.size() <= 64; }
 
 std::string new_group_id() {

@@ -20,8 +20,11 @@ bool is_direct(std::string_view room) noexcept;
 std::string direct_room(std::string_view a, std::string_view b);
 // The two members of a valid direct room id.
 std::pair<std::string, std::string> direct_members(std::string_view room);
-// 1..64 bytes, any content.
+// 1..64 bytes, anything but U+0000 (PostgreSQL cannot store it).
 bool valid_cid(std::string_view s) noexcept;
+// Message text as stored: no U+0000 (PostgreSQL's text cannot hold it; both backends refuse
+// it so that a message means the same everywhere). Length rules are the service's.
+bool valid_text(std::string_view s) noexcept;
 bool valid_rid(std::string_view s) noexcept;
 // A new group room id: `g:` + 20 random [a-z0-9] characters.
 std::string new_group_id();

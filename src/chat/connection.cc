@@ -167,6 +167,8 @@ void connection::do_send(client_frame f) {
                  "text over " + std::to_string(svc_.options().max_text_bytes) + " bytes", ref_of(f),
                  f.rid);
   if (f.text.empty()) return error(errc::bad_request, "text must not be empty", ref_of(f), f.rid);
+  if (!ids::valid_text(f.text))
+    return error(errc::bad_request, "text must not contain U+0000", ref_of(f), f.rid);
   send_request req{user_, *room, std::move(f.text), f.cid, session_};
   auto ref = ref_of(f);
   if (f.cid) {

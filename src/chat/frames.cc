@@ -146,7 +146,7 @@ parse_outcome parse_client_frame(std::string_view text) {
       else
         cf.text = std::move(*txt);
       cf.cid = f.str("cid");
-      if (cf.cid && !ids::valid_cid(*cf.cid)) f.fail("cid must be 1 to 64 bytes");
+      if (cf.cid && !ids::valid_cid(*cf.cid)) f.fail("cid must be 1 to 64 bytes, without U+0000");
       break;
     }
     case frame_type::join:

@@ -125,7 +125,7 @@ result<void> service::require_member(const std::string& room, const std::string&
 
 void service::send(send_request req, std::function<void(result<store::append_result>)> done) {
   if (req.text.size() > opts_.max_text_bytes) return done(errc::too_large);
-  if (req.text.empty()) return done(errc::bad_request);
+  if (req.text.empty() || !ids::valid_text(req.text)) return done(errc::bad_request);
   auto room = req.room, user = req.user;
   check_member(
       room, user, [this, req = std::move(req), done = std::move(done)](result<void> m) mutable {

@@ -165,8 +165,9 @@ http_reply api(chat::service& svc, const http_options& opts, const http_request_
         auto body = parse_body(req.body);
         if (!body) return error_reply(400, "bad_request", "body must be a JSON object");
         auto name = str_field(*body, "name");
-        if (!name || name->empty() || name->size() > 200)
-          return error_reply(400, "bad_request", "name must be a string of 1 to 200 bytes");
+        if (!name || name->empty() || name->size() > 200 || !ids::valid_text(*name))
+          return error_reply(400, "bad_request",
+                             "name must be a string of 1 to 200 bytes, without U+0000");
         std::vector<std::string> members;
         if (auto it = body->find("members"); it != body->end()) {
           if (!it->value().is_array())
@@ -230,10 +231,13 @@ http_reply api(chat::service& svc, const http_options& opts, const http_request_
         if (!body) return error_reply(400, "bad_request", "body must be a JSON object");
         auto text = str_field(*body, "text");
         if (!text) return error_reply(400, "bad_request", "missing field 'text'");
+        if (!ids::valid_text(*text))
+          return error_reply(400, "bad_request", "text must not contain U+0000");
         std::optional<std::string> cid;
         if (auto it = body->find("cid"); it != body->end() && !it->value().is_null()) {
           if (!it->value().is_string() || !ids::valid_cid(it->value().get_string()))
-            return error_reply(400, "bad_request", "cid must be a string of 1 to 64 bytes");
+            return error_reply(400, "bad_request",
+                               "cid must be a string of 1 to 64 bytes, without U+0000");
           cid = std::string(it->value().get_string());
         }
         // Check (and cache) membership here, on the blocking pool, so the send below

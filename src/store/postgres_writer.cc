@@ -19,7 +19,7 @@ namespace {
 // The rules every backend applies before touching the database.
 result<void> validate(const append_request& req) {
   if (!ids::valid_room(req.room) || !ids::valid_user(req.sender) || req.id.empty() ||
-      (req.cid && !ids::valid_cid(*req.cid)))
+      !ids::valid_text(req.text) || (req.cid && !ids::valid_cid(*req.cid)))
     return make_error_code(errc::invalid);
   if (ids::is_direct(req.room)) {
     auto [a, b] = ids::direct_members(req.room);

@@ -301,7 +301,7 @@ result<void> sqlite_store::ensure_direct_room(const std::string& room_id, std::i
 result<room> sqlite_store::create_group(const std::string& room_id, const std::string& name,
                                         const std::string& creator,
                                         const std::vector<std::string>& members, std::int64_t now) {
-  if (!ids::valid_group_room(room_id) || !ids::valid_user(creator))
+  if (!ids::valid_group_room(room_id) || !ids::valid_user(creator) || !ids::valid_text(name))
     return make_error_code(errc::invalid);
   std::vector<std::string> users = members;
   std::sort(users.begin(), users.end());

@@ -88,7 +88,7 @@ void sqlite_store::commit_batch(std::vector<pending>& batch) {
 
 result<append_result> sqlite_store::append_one(const append_request& req) {
   if (!ids::valid_room(req.room) || !ids::valid_user(req.sender) || req.id.empty() ||
-      (req.cid && !ids::valid_cid(*req.cid)))
+      !ids::valid_text(req.text) || (req.cid && !ids::valid_cid(*req.cid)))
     return make_error_code(errc::invalid);
   if (ids::is_direct(req.room)) {
     auto [a, b] = ids::direct_members(req.room);
@@ -99,8 +99,8 @@ result<append_result> sqlite_store::append_one(const append_request& req) {
 
 // One append inside the batch's transaction, without a savepoint: every step that can fail
 // on bad input (an unknown room, a reused message id) fails before it changed anything, or
-// is a single statement that SQLite rolls back alone (a repeated cid changes nothing); the seq update
-// comes last. If that last step fails, the whole transaction is rolled back here, so the
+// is a single statement that SQLite rolls back alone (a repeated cid changes nothing); the seq
+// update comes last. If that last step fails, the whole transaction is rolled back here, so the
 // batch fails as a whole (never a message row without its seq, or the reverse).
 result<append_result> sqlite_store::append_in_batch(const append_request& req) {
   db& c = *writer_;

@@ -129,6 +129,31 @@ TEST_F(errors_test, InvalidCidIsBadRequest) {
   expect_still_open(*c);
 }
 
+// U+0000 in a text, a cid or a room name: bad_request (PostgreSQL cannot store it, so no
+// backend does), nothing stored, the connection stays open.
+TEST_F(errors_test, NulCharacterIsRefused) {
+  ASSERT_TRUE(start());
+  auto c = connect("alice", "receiverId=bob");
+  ASSERT_TRUE(c);
+  expect_next(*c, "joined");
+  expect_next(*c, "history");
+  expect_error(*c, {{"type", "send"}, {"text", std::string("a\0b", 3)}, {"cid", "n1"}},
+               "bad_request", "n1");
+  c->send({{"type", "send"}, {"text", "x"}, {"cid", std::string("n\0", 2)}});
+  EXPECT_EQ(str(expect_next(*c, "error"), "code"), "bad_request");
+  expect_still_open(*c);
+  c->send({{"type", "send"}, {"text", "fine"}, {"cid", "n2"}});
+  EXPECT_EQ(num(expect_next(*c, "ack"), "seq"), 1) << "the refused sends must not be stored";
+
+  json::object msg{{"text", std::string("a\0b", 3)}};
+  auto r = http("alice", "POST", "/api/rooms/dm:alice:bob/messages", json::serialize(msg));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("U+0000"), std::string::npos) << r.body;
+  json::object room{{"name", std::string("a\0b", 3)}};
+  r = http("alice", "POST", "/api/rooms", json::serialize(room));
+  EXPECT_EQ(r.status, 400) << r.body;
+}
+
 TEST_F(errors_test, NotMemberForForeignOrMissingRooms) {
   ASSERT_TRUE(start());
   std::string g = create_room("alice", "private", {"bob"});

@@ -417,6 +417,31 @@ TEST_P(store_contract, mixed_batch_keeps_queue_order_per_room) {
   EXPECT_EQ(s_->get_room("g:b").value().last_seq, want_b - 1);
 }
 
+// U+0000 cannot be stored by PostgreSQL: both backends refuse it in a text, a cid or a room
+// name, and a refused append does not fail its batch.
+TEST_P(store_contract, nul_bytes_are_refused_alone) {
+  group("g:gate", {"gate"});
+  group("g:r", {"alice"});
+  writer_gate gate(*s_);
+  auto ok1 = append_async(*s_, make_req("g:r", "alice", "a", "1"));
+  auto bad_text = append_async(*s_, make_req("g:r", "alice", "b", std::string("x\0y", 3)));
+  auto bad_cid = append_async(*s_, make_req("g:r", "alice", std::string("c\0d", 3), "z"));
+  auto ok2 = append_async(*s_, make_req("g:r", "alice", "e", "2"));
+  gate.release();
+  auto r1 = wait(ok1), r2 = wait(ok2), e1 = wait(bad_text), e2 = wait(bad_cid);
+  ASSERT_TRUE(r1 && r2);
+  EXPECT_EQ(r1.value().msg.seq, 1);
+  EXPECT_EQ(r2.value().msg.seq, 2);
+  ASSERT_FALSE(e1);
+  EXPECT_EQ(e1.error(), errc::invalid);
+  ASSERT_FALSE(e2);
+  EXPECT_EQ(e2.error(), errc::invalid);
+  EXPECT_EQ(s_->range("g:r", 1, 10).value().size(), 2u);
+  auto g = s_->create_group("g:nul", std::string("a\0b", 3), "alice", {"alice"}, now_ms());
+  ASSERT_FALSE(g);
+  EXPECT_EQ(g.error(), errc::invalid);
+}
+
 TEST_P(store_contract, direct_room_created_on_first_append) {
   EXPECT_EQ(s_->get_room("dm:alice:bob").error(), errc::not_found);
   auto r = append("dm:alice:bob", "bob", std::nullopt, "hello");
