@@ -178,9 +178,13 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
         continue;
       }
       // The batch statement was refused (a reused message id, a repeated cid that another
-      // node committed meanwhile): nothing of it was kept; the batch runs again one append
-      // at a time, which tells which append it was (without using up an attempt).
-      if (set_based && !commit_sent && r.error() == make_error_code(errc::conflict)) {
+      // node committed meanwhile; anything else the server answered with an error):
+      // nothing of it was kept; the batch runs again one append at a time, which tells
+      // which append it was and keeps the others (without using up an attempt).
+      if (set_based && !commit_sent) {
+        if (r.error() != make_error_code(errc::conflict))
+          spdlog::warn("store: batch statement of {} appends refused, running them one by one: {}",
+                       batch.size(), writer_->error_message());
         set_based = false;
         --attempt;
         continue;

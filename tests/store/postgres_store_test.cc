@@ -245,6 +245,46 @@ TEST_F(postgres_store_test, repeat_committed_by_another_writer_while_the_batch_w
   EXPECT_EQ(s->range("g:r", 1, 10).value().size(), 3u);
 }
 
+// A batch statement the server refuses for a reason of one append (here bytes that are not
+// UTF-8, which the WebSocket and HTTP layers never let through): the batch runs again one
+// append at a time, the bad append alone fails, the others are stored in order.
+TEST_F(postgres_store_test, refused_batch_statement_keeps_the_good_appends) {
+  std::string app = "parley_" + schema_.substr(0, 40);
+  opts_.url += "&application_name=" + app;
+  auto s = open();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
+  // Hold the room's lock so that the next appends queue up and go as one batch.
+  std::string why;
+  auto other = pg::conn::connect(opts_.url, why);
+  ASSERT_TRUE(other) << why;
+  pg::conn& o = *other.value();
+  ASSERT_TRUE(o.exec("BEGIN"));
+  ASSERT_TRUE(o.exec("SELECT 1 FROM rooms WHERE id = 'g:r' FOR UPDATE"));
+  auto first = append_async(*s, make_req("g:r", "alice", "a", "first"));
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  auto waiting = [&] {
+    return scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app +
+                  "' AND wait_event_type = 'Lock'");
+  };
+  while (waiting() < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(waiting(), 1);
+  auto bad = append_async(*s, make_req("g:r", "alice", "b", "\xff\xfe not UTF-8"));
+  auto good = append_async(*s, make_req("g:r", "alice", "c", "second"));
+  ASSERT_TRUE(o.exec("COMMIT"));
+
+  auto r1 = wait(first), rb = wait(bad), r2 = wait(good);
+  ASSERT_TRUE(r1 && r2);
+  EXPECT_EQ(r1.value().msg.seq, 1);
+  EXPECT_EQ(r2.value().msg.seq, 2);
+  EXPECT_FALSE(rb);
+  auto all = s->range("g:r", 1, 10);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all.value().size(), 2u);
+  EXPECT_EQ(all.value()[1].text, "second");
+}
+
 // Nodes starting at once on an empty database (the schema does not exist yet): every open
 // succeeds and each migration is applied once.
 TEST_F(postgres_store_test, concurrent_opens_apply_each_migration_once) {
