@@ -149,11 +149,13 @@ TEST_P(bench_scenarios, runs_clean) {
   const auto& conns = obj(doc, "connections");
   EXPECT_EQ(number(conns, "failed"), 0) << out;
   EXPECT_EQ(number(conns, "established"), number(conns, "planned")) << out;
-  // The server's CPU time over the measure window (1 s): present, over about that window.
+  // The server's CPU time over the measure window (1 s): present, over about that window
+  // (its start is read when the generator's thread wakes after the warm-up, which on a
+  // loaded machine can be a few hundred ms late: the window is what was measured).
   ASSERT_TRUE(doc.contains("server_cpu")) << out;
   const auto& cpu = obj(doc, "server_cpu");
   EXPECT_GE(number(cpu, "seconds"), 0) << out;
-  EXPECT_GE(number(cpu, "wall_s"), 0.9) << out;
+  EXPECT_GE(number(cpu, "wall_s"), 0.5) << out;
   EXPECT_LE(number(cpu, "wall_s"), 3) << out;
   if (c.scenario == "idle") {
     EXPECT_TRUE(doc.contains("server_rss_kb")) << out;
