@@ -29,10 +29,13 @@
 // runs each append as one statement (a repeated cid or an unknown room answer no row, not
 // an error); an append the database refuses there rolls the transaction back, it alone
 // gets the error, and the batch runs again without it. Callbacks run only after the
-// commit, in queue order. If anything fails before the commit, the batch is retried (twice
-// at most); if it still fails, or the connection is lost while the commit may have
-// happened, every append concerned fails with `unavailable` (the outcome is unknown; a
-// retry with the same cid returns the stored row).
+// commit, in queue order. If anything fails, the batch runs again (three runs at most, on a
+// fresh connection when it was lost), also when the connection was lost while the commit
+// may have happened: a batch can always run again, because an append whose message id is
+// already stored with the same room, sender, cid and text is answered with that row as
+// newly stored (the lost run stored it and nobody was told). If the last run fails, every
+// append concerned fails with `unavailable` (a retry with the same cid returns the stored
+// row). A message id stored with other content is a `conflict`.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -134,6 +137,11 @@ class postgres_store final : public store {
   result<void> try_batch(const std::vector<pending>& batch, const std::vector<bool>& valid,
                          std::vector<result<append_result>>& results,
                          std::optional<std::size_t>& refused, bool& commit_sent, bool set_based);
+  // After a commit: an append refused as a conflict whose message id is stored with the
+  // same room, sender, cid and text was stored by a run of this batch whose outcome was
+  // lost with its connection; it gets that row as newly stored.
+  void adopt_own_rows(const std::vector<pending>& batch,
+                      std::vector<result<append_result>>& results);
   // After a set-based batch: keeps valid only the appends to direct rooms that did not
   // exist (to run again the slow way, which creates them); false when there is none.
   static bool retry_new_direct_rooms(const std::vector<pending>& batch, std::vector<bool>& valid,

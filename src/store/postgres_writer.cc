@@ -59,8 +59,13 @@ const std::string k_append_outbox =
 //    another node committed meanwhile is not seen, its insert then fails on the unique
 //    index, nothing of the statement is kept, and the caller runs the batch the slow way
 //    (a transaction with one statement per append, each with a fresh snapshot).
+//  - An append whose message id is stored already with the same room, sender, cid and text
+//    (e) is this batch run again after its first run's outcome was lost with the
+//    connection: it answers the stored row as newly stored (it was never published), so a
+//    batch can always be run again.
 //  - New messages (n) are numbered per room in queue order after last_seq; last_seq is
-//    updated once per room. A reused message id also fails the statement (unique violation).
+//    updated once per room. A message id stored with other content fails the statement
+//    (unique violation).
 const std::string k_batch_head =
     "WITH b AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
     "  $5::text[], $6::text[], $7::bigint[]) AS b(i, room, id, sender, cid, text, ts)),"
@@ -68,19 +73,24 @@ const std::string k_batch_head =
     "  ORDER BY id FOR UPDATE),"
     " f AS (SELECT b.*, CASE WHEN b.cid IS NULL THEN b.i"
     "  ELSE min(b.i) OVER (PARTITION BY b.room, b.sender, b.cid) END AS fi FROM b),"
+    " e AS (SELECT f.i, m.seq, m.id, m.text, m.ts FROM f JOIN messages m ON m.id = f.id"
+    "  WHERE m.room = f.room AND m.sender = f.sender AND m.text = f.text"
+    "  AND m.cid IS NOT DISTINCT FROM f.cid),"
     " s AS (SELECT f.i, m.seq, m.id, m.text, m.ts FROM f JOIN messages m"
     "  ON m.room = f.room AND m.sender = f.sender AND m.cid = f.cid"
-    "  WHERE f.cid IS NOT NULL AND f.i = f.fi),"
+    "  WHERE f.cid IS NOT NULL AND f.i = f.fi AND NOT EXISTS (SELECT 1 FROM e WHERE e.i = f.i)),"
     " n AS (SELECT f.i, f.room, f.id, f.sender, f.cid, f.text, f.ts,"
     "  r.last_seq + row_number() OVER (PARTITION BY f.room ORDER BY f.i) AS seq"
     "  FROM f JOIN r ON r.id = f.room"
-    "  WHERE f.i = f.fi AND NOT EXISTS (SELECT 1 FROM s WHERE s.i = f.i)),"
+    "  WHERE f.i = f.fi AND NOT EXISTS (SELECT 1 FROM s WHERE s.i = f.i)"
+    "  AND NOT EXISTS (SELECT 1 FROM e WHERE e.i = f.i)),"
     " ins AS (INSERT INTO messages(room, seq, id, sender, cid, text, ts)"
     "  SELECT room, seq, id, sender, cid, text, ts FROM n),"
     " up AS (UPDATE rooms SET last_seq = x.seq"
     "  FROM (SELECT room, max(seq) AS seq FROM n GROUP BY room) x WHERE rooms.id = x.room),";
 const std::string k_batch_tail =
     " o AS (SELECT i, false AS dup, seq, id, text, ts FROM n"
+    "  UNION ALL SELECT i, false, seq, id, text, ts FROM e"
     "  UNION ALL SELECT i, true, seq, id, text, ts FROM s)"
     " SELECT f.i, (f.i <> f.fi OR coalesce(o.dup, false)) AS dup, o.seq, o.id, o.text, o.ts"
     " FROM f LEFT JOIN o ON o.i = f.fi ORDER BY f.i";
@@ -197,10 +207,13 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
         if (std::find(valid.begin(), valid.end(), true) == valid.end()) break;
         continue;
       }
-      spdlog::error("store: group commit of {} appends failed (attempt {}): {}", batch.size(),
-                    attempt + 1, writer_->error_message());
-      if (commit_sent) break;  // the outcome is unknown: never run the batch twice
+      // A lost connection may have taken the commit's answer with it: the batch runs again
+      // on a fresh connection; whatever the lost run stored is recognized by its message
+      // ids and answered as stored (never stored twice).
+      spdlog::error("store: group commit of {} appends failed (attempt {}{}): {}", batch.size(),
+                    attempt + 1, commit_sent ? ", outcome unknown" : "", writer_->error_message());
     }
+    if (committed) adopt_own_rows(batch, results);
     if (!committed)
       for (std::size_t i = 0; i < batch.size(); ++i)
         if (valid[i]) results[i] = make_error_code(errc::unavailable);
@@ -297,6 +310,23 @@ result<void> postgres_store::try_batch(const std::vector<pending>& batch,
   return success();
 }
 
+void postgres_store::adopt_own_rows(const std::vector<pending>& batch,
+                                    std::vector<result<append_result>>& results) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (results[i] || results[i].error() != make_error_code(errc::conflict)) continue;
+    const auto& req = batch[i].req;
+    auto q = writer_->query(
+        "SELECT seq, ts FROM messages WHERE id = $1 AND room = $2 AND sender = $3"
+        " AND text = $4 AND cid IS NOT DISTINCT FROM $5::text",
+        params{}.add(req.id).add(req.room).add(req.sender).add(req.text).add(req.cid));
+    if (!q || q.value().size() != 1) continue;  // another message's id: the conflict stands
+    append_result r;
+    r.msg = message{req.room, q.value().i64(0, 0), req.id, req.sender, req.cid,
+                    req.text, q.value().i64(0, 1)};
+    results[i] = std::move(r);
+  }
+}
+
 bool postgres_store::retry_new_direct_rooms(const std::vector<pending>& batch,
                                             std::vector<bool>& valid,
                                             const std::vector<result<append_result>>& results) {
@@ -377,7 +407,8 @@ result<append_result> postgres_store::append_one(conn& c, const append_request& 
                                       params{}.add(req.room).add(req.sender).add(*req.cid)));
     if (q.size() == 1) {
       append_result r;
-      r.duplicate = true;
+      // Stored by a run of this batch whose outcome was lost: newly stored, not a repeat.
+      r.duplicate = q.text(0, 1) != req.id || q.text(0, 2) != req.text;
       r.msg = message{req.room, q.i64(0, 0), q.str(0, 1), req.sender,
                       req.cid,  q.str(0, 2), q.i64(0, 3)};
       return r;

@@ -132,7 +132,21 @@ result<append_result> sqlite_store::append_in_batch(const append_request& req) {
       .bind(5, req.cid)
       .bind(6, req.text)
       .bind(7, req.ts);
-  BOOST_OUTCOME_TRY(ins.run());  // a reused message id: constraint -> conflict, nothing changed
+  if (auto ran = ins.run(); !ran) {
+    // A message id stored already (constraint -> conflict, nothing changed): the same
+    // message appended again is answered with its row (as PostgreSQL's writer does when it
+    // runs a batch again after a lost connection); another message's id is a conflict.
+    if (ran.error() != make_error_code(errc::conflict)) return ran.error();
+    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT seq, ts FROM messages WHERE id = ?1 AND room = ?2"
+                                        " AND sender = ?3 AND text = ?4 AND cid IS ?5"));
+    q.bind(1, req.id).bind(2, req.room).bind(3, req.sender).bind(4, req.text).bind(5, req.cid);
+    BOOST_OUTCOME_TRY(auto found, q.step());
+    if (!found) return ran.error();
+    append_result r;
+    r.msg =
+        message{req.room, q.column_int(0), req.id, req.sender, req.cid, req.text, q.column_int(1)};
+    return r;
+  }
   if (c.changes() == 0) {
     BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT seq, id, text, ts FROM messages"
                                         " WHERE room = ?1 AND sender = ?2 AND cid = ?3"));
@@ -140,7 +154,7 @@ result<append_result> sqlite_store::append_in_batch(const append_request& req) {
     BOOST_OUTCOME_TRY(auto found, q.step());
     if (!found) return make_error_code(errc::internal);
     append_result r;
-    r.duplicate = true;
+    r.duplicate = q.column_text(1) != req.id || q.column_text(2) != req.text;
     r.msg = message{req.room, q.column_int(0),  q.column_text(1), req.sender,
                     req.cid,  q.column_text(2), q.column_int(3)};
     return r;

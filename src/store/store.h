@@ -95,7 +95,11 @@ class store {
   // Queues an append. The writer assigns seq = rooms.last_seq + 1 in the inserting
   // transaction, creating a direct room (both member rows, read_seq 0) on first use.
   // Idempotent on (room, sender, cid) when cid is set: a repeat returns the existing row
-  // with duplicate = true and stores nothing. The caller has checked membership.
+  // with duplicate = true and stores nothing. The same message again (its id stored with
+  // the same room, sender, cid and text: a batch the writer ran again after a lost
+  // connection) returns that row with duplicate = false; an id stored with other content
+  // is `conflict`. Text and cid must not contain U+0000 (invalid). The caller has checked
+  // membership.
   // `cb` runs exactly once, on the writer thread, only after COMMIT returned (the row is
   // durable) or with an error (nothing stored): it must not block; post work elsewhere.
   // Callbacks of one batch run in queue order, so seq order within a room is preserved.

@@ -285,6 +285,43 @@ TEST_F(postgres_store_test, refused_batch_statement_keeps_the_good_appends) {
   EXPECT_EQ(all.value()[1].text, "second");
 }
 
+// The writer's connection is lost while its batch statement runs (here: terminated while it
+// waits for a room lock). Whether that run committed is unknown to the writer; the batch
+// runs again on a fresh connection (a run that did commit would be recognized by its message
+// ids) and the append succeeds, stored once.
+TEST_F(postgres_store_test, batch_runs_again_when_its_connection_is_lost) {
+  std::string app = "parley_" + schema_.substr(0, 40);
+  opts_.url += "&application_name=" + app;
+  auto s = open();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
+  std::string why;
+  auto other = pg::conn::connect(opts_.url + "_other", why);
+  ASSERT_TRUE(other) << why;
+  pg::conn& o = *other.value();
+  ASSERT_TRUE(o.exec("BEGIN"));
+  ASSERT_TRUE(o.exec("SELECT 1 FROM rooms WHERE id = 'g:r' FOR UPDATE"));
+  auto f = append_async(*s, make_req("g:r", "alice", std::nullopt, "survives"));
+  auto waiting = [&] {
+    return scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app +
+                  "' AND wait_event_type = 'Lock'");
+  };
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (waiting() < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(waiting(), 1);
+  EXPECT_EQ(scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE"
+                   " application_name = '" +
+                   app + "' AND wait_event_type = 'Lock'"),
+            1);
+  ASSERT_TRUE(o.exec("COMMIT"));
+  auto r = wait(f);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r.value().msg.seq, 1);
+  EXPECT_FALSE(r.value().duplicate);
+  EXPECT_EQ(s->range("g:r", 1, 10).value().size(), 1u);
+}
+
 // Nodes starting at once on an empty database (the schema does not exist yet): every open
 // succeeds and each migration is applied once.
 TEST_F(postgres_store_test, concurrent_opens_apply_each_migration_once) {

@@ -442,6 +442,51 @@ TEST_P(store_contract, nul_bytes_are_refused_alone) {
   EXPECT_EQ(g.error(), errc::invalid);
 }
 
+// The same message (same id and content) appended again, as PostgreSQL's writer does when it
+// runs a batch again after the connection was lost with the commit's answer: stored once,
+// answered with its row as stored (it was never published). Another message's id is a
+// conflict.
+TEST_P(store_contract, same_message_appended_again_is_stored_once) {
+  group("g:gate", {"gate"});
+  group("g:r", {"alice"});
+  std::int64_t want = 0;
+  for (const auto& cid : {std::optional<std::string>{}, std::optional<std::string>{"k"}}) {
+    auto req = make_req("g:r", "alice", cid, "once");
+    auto fa = append_async(*s_, req);
+    auto a = wait(fa);
+    auto fb = append_async(*s_, req);
+    auto b = wait(fb);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a.value().msg.seq, ++want);
+    EXPECT_FALSE(b.value().duplicate);
+    EXPECT_EQ(b.value().msg.seq, want);
+    EXPECT_EQ(b.value().msg.id, req.id);
+    EXPECT_EQ(b.value().msg.text, "once");
+  }
+  // Twice in one batch.
+  auto req = make_req("g:r", "alice", std::nullopt, "twice in a batch");
+  writer_gate gate(*s_);
+  auto f1 = append_async(*s_, req);
+  auto f2 = append_async(*s_, req);
+  auto after = append_async(*s_, make_req("g:r", "alice", std::nullopt, "after"));
+  gate.release();
+  auto r1 = wait(f1), r2 = wait(f2), r3 = wait(after);
+  ASSERT_TRUE(r1 && r2 && r3);
+  EXPECT_EQ(r1.value().msg.seq, ++want);
+  EXPECT_EQ(r2.value().msg.seq, want);
+  EXPECT_EQ(r3.value().msg.seq, ++want);
+  // The same id with other content: a conflict, nothing stored.
+  auto other = make_req("g:r", "alice", std::nullopt, "different");
+  other.id = req.id;
+  auto fo = append_async(*s_, std::move(other));
+  auto ro = wait(fo);
+  ASSERT_FALSE(ro);
+  EXPECT_EQ(ro.error(), errc::conflict);
+  auto all = s_->range("g:r", 1, 100);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(seqs(all.value()), iota(1, want));
+}
+
 TEST_P(store_contract, direct_room_created_on_first_append) {
   EXPECT_EQ(s_->get_room("dm:alice:bob").error(), errc::not_found);
   auto r = append("dm:alice:bob", "bob", std::nullopt, "hello");
