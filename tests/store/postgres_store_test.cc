@@ -118,7 +118,49 @@ class postgres_store_test : public ::testing::Test {
     return scalar("SELECT count(*) FROM \"" + schema_ + "\"." + table);
   }
 
+  // Names this test's store connections (application_name) so that pg_stat_activity tells
+  // them apart.
+  void name_connections() {
+    app_ = "parley_" + schema_.substr(0, 40);
+    opts_.url += "&application_name=" + app_;
+  }
+  // A store on named connections with the group room `room` (alice its member).
+  std::unique_ptr<store> open_named_with_room(const std::string& room) {
+    name_connections();
+    auto s = open();
+    if (s) EXPECT_TRUE(s->create_group(room, "r", "alice", {"alice"}, now_ms()));
+    return s;
+  }
+  // How many of the named connections wait for a lock.
+  std::int64_t waiting_for_lock() {
+    return scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app_ +
+                  "' AND wait_event_type = 'Lock'");
+  }
+  // True once one of them waits for a lock (20 s at most).
+  bool one_waits_for_lock() {
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (waiting_for_lock() < 1 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    return waiting_for_lock() == 1;
+  }
+  // Another connection (not named like the store's) holding `room`'s row lock in an open
+  // transaction; nullptr on failure.
+  std::unique_ptr<pg::conn> hold_room_lock(const std::string& room) {
+    std::string why;
+    auto c = pg::conn::connect(opts_.url + "_other", why);
+    EXPECT_TRUE(c) << why;
+    if (!c) return nullptr;
+    auto o = std::move(c).value();
+    std::string lock = "SELECT 1 FROM rooms WHERE id = '" + room + "' FOR UPDATE";
+    if (!o->exec("BEGIN") || !o->exec(lock.c_str())) {
+      ADD_FAILURE() << o->error_message();
+      return nullptr;
+    }
+    return o;
+  }
+
   std::string schema_;
+  std::string app_;
   options opts_;
 };
 
@@ -205,33 +247,19 @@ TEST_F(postgres_store_test, two_nodes_append_concurrently_keep_seq_contiguous) {
 // again one statement per append, which answers the other writer's row as the stored one
 // and uses up no seq.
 TEST_F(postgres_store_test, repeat_committed_by_another_writer_while_the_batch_waits) {
-  std::string app = "parley_" + schema_.substr(0, 40);
-  opts_.url += "&application_name=" + app;
-  auto s = open();
+  auto s = open_named_with_room("g:r");
   ASSERT_TRUE(s);
-  ASSERT_TRUE(s->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
   ASSERT_TRUE(append(*s, "g:r", "alice", "c0"));  // seq 1
 
-  std::string why;
-  auto other = pg::conn::connect(opts_.url, why);
-  ASSERT_TRUE(other) << why;
-  pg::conn& o = *other.value();
-  ASSERT_TRUE(o.exec("BEGIN"));
-  ASSERT_TRUE(o.exec("SELECT 1 FROM rooms WHERE id = 'g:r' FOR UPDATE"));
+  auto o = hold_room_lock("g:r");
+  ASSERT_TRUE(o);
   auto mine = append_async(*s, make_req("g:r", "alice", "c1", "mine"));
-  auto waiting = [&] {
-    return scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app +
-                  "' AND wait_event_type = 'Lock'");
-  };
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (waiting() < 1 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(waiting(), 1) << "the batch statement never waited for the room's lock";
+  ASSERT_TRUE(one_waits_for_lock()) << "the batch statement never waited for the room's lock";
   ASSERT_TRUE(
-      o.exec("INSERT INTO messages(room, seq, id, sender, cid, text, ts) VALUES"
-             " ('g:r', 2, '01ARZ3NDEKTSV4RRFFQ69G5FAV', 'alice', 'c1', 'theirs', 7)"));
-  ASSERT_TRUE(o.exec("UPDATE rooms SET last_seq = 2 WHERE id = 'g:r'"));
-  ASSERT_TRUE(o.exec("COMMIT"));
+      o->exec("INSERT INTO messages(room, seq, id, sender, cid, text, ts) VALUES"
+              " ('g:r', 2, '01ARZ3NDEKTSV4RRFFQ69G5FAV', 'alice', 'c1', 'theirs', 7)"));
+  ASSERT_TRUE(o->exec("UPDATE rooms SET last_seq = 2 WHERE id = 'g:r'"));
+  ASSERT_TRUE(o->exec("COMMIT"));
 
   auto r = wait(mine);
   ASSERT_TRUE(r) << r.error().message();
@@ -249,30 +277,16 @@ TEST_F(postgres_store_test, repeat_committed_by_another_writer_while_the_batch_w
 // UTF-8, which the WebSocket and HTTP layers never let through): the batch runs again one
 // append at a time, the bad append alone fails, the others are stored in order.
 TEST_F(postgres_store_test, refused_batch_statement_keeps_the_good_appends) {
-  std::string app = "parley_" + schema_.substr(0, 40);
-  opts_.url += "&application_name=" + app;
-  auto s = open();
+  auto s = open_named_with_room("g:r");
   ASSERT_TRUE(s);
-  ASSERT_TRUE(s->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
   // Hold the room's lock so that the next appends queue up and go as one batch.
-  std::string why;
-  auto other = pg::conn::connect(opts_.url, why);
-  ASSERT_TRUE(other) << why;
-  pg::conn& o = *other.value();
-  ASSERT_TRUE(o.exec("BEGIN"));
-  ASSERT_TRUE(o.exec("SELECT 1 FROM rooms WHERE id = 'g:r' FOR UPDATE"));
+  auto o = hold_room_lock("g:r");
+  ASSERT_TRUE(o);
   auto first = append_async(*s, make_req("g:r", "alice", "a", "first"));
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  auto waiting = [&] {
-    return scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app +
-                  "' AND wait_event_type = 'Lock'");
-  };
-  while (waiting() < 1 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(waiting(), 1);
+  ASSERT_TRUE(one_waits_for_lock());
   auto bad = append_async(*s, make_req("g:r", "alice", "b", "\xff\xfe not UTF-8"));
   auto good = append_async(*s, make_req("g:r", "alice", "c", "second"));
-  ASSERT_TRUE(o.exec("COMMIT"));
+  ASSERT_TRUE(o->exec("COMMIT"));
 
   auto r1 = wait(first), rb = wait(bad), r2 = wait(good);
   ASSERT_TRUE(r1 && r2);
@@ -290,31 +304,17 @@ TEST_F(postgres_store_test, refused_batch_statement_keeps_the_good_appends) {
 // runs again on a fresh connection (a run that did commit would be recognized by its message
 // ids) and the append succeeds, stored once.
 TEST_F(postgres_store_test, batch_runs_again_when_its_connection_is_lost) {
-  std::string app = "parley_" + schema_.substr(0, 40);
-  opts_.url += "&application_name=" + app;
-  auto s = open();
+  auto s = open_named_with_room("g:r");
   ASSERT_TRUE(s);
-  ASSERT_TRUE(s->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
-  std::string why;
-  auto other = pg::conn::connect(opts_.url + "_other", why);
-  ASSERT_TRUE(other) << why;
-  pg::conn& o = *other.value();
-  ASSERT_TRUE(o.exec("BEGIN"));
-  ASSERT_TRUE(o.exec("SELECT 1 FROM rooms WHERE id = 'g:r' FOR UPDATE"));
+  auto o = hold_room_lock("g:r");
+  ASSERT_TRUE(o);
   auto f = append_async(*s, make_req("g:r", "alice", std::nullopt, "survives"));
-  auto waiting = [&] {
-    return scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app +
-                  "' AND wait_event_type = 'Lock'");
-  };
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (waiting() < 1 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(waiting(), 1);
+  ASSERT_TRUE(one_waits_for_lock());
   EXPECT_EQ(scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE"
                    " application_name = '" +
-                   app + "' AND wait_event_type = 'Lock'"),
+                   app_ + "' AND wait_event_type = 'Lock'"),
             1);
-  ASSERT_TRUE(o.exec("COMMIT"));
+  ASSERT_TRUE(o->exec("COMMIT"));
   auto r = wait(f);
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(r.value().msg.seq, 1);
@@ -483,8 +483,8 @@ TEST_F(postgres_store_test, unreachable_server_and_bad_url) {
 // The server drops every connection of the node (pg_terminate_backend: what a failover or an
 // administrator does). The next calls reconnect: nothing fails, nothing is lost.
 TEST_F(postgres_store_test, recovers_from_terminated_connections) {
-  std::string app = "parley_" + schema_.substr(0, 40);
-  opts_.url += "&application_name=" + app;
+  name_connections();
+  const std::string app = app_;
   auto s = open();
   ASSERT_TRUE(s);
   ASSERT_TRUE(s->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
