@@ -112,38 +112,16 @@ params& params::add(const std::optional<std::string>& v) {
   return *this;
 }
 
-namespace {
-
-void append_array_element(std::string& lit, std::string_view v) {
-  lit += '"';
-  for (char ch : v) {
-    if (ch == '"' || ch == '\\') lit += '\\';
-    lit += ch;
-  }
-  lit += '"';
-}
-
-}  // namespace
-
 params& params::add_array(const std::vector<std::string>& v) {
   std::string lit = "{";
   for (std::size_t i = 0; i < v.size(); ++i) {
     if (i) lit += ',';
-    append_array_element(lit, v[i]);
-  }
-  lit += '}';
-  v_.emplace_back(std::move(lit));
-  return *this;
-}
-
-params& params::add_array(const std::vector<std::optional<std::string>>& v) {
-  std::string lit = "{";
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (i) lit += ',';
-    if (v[i])
-      append_array_element(lit, *v[i]);
-    else
-      lit += "NULL";
+    lit += '"';
+    for (char ch : v[i]) {
+      if (ch == '"' || ch == '\\') lit += '\\';
+      lit += ch;
+    }
+    lit += '"';
   }
   lit += '}';
   v_.emplace_back(std::move(lit));

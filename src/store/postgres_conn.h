@@ -63,8 +63,6 @@ class params {
   // A text[] / bigint[] array literal.
   params& add_array(const std::vector<std::string>& v);
   params& add_array(const std::vector<std::int64_t>& v);
-  // A text[] array literal with NULL elements for the empty optionals.
-  params& add_array(const std::vector<std::optional<std::string>>& v);
 
   const std::vector<std::optional<std::string>>& values() const noexcept { return v_; }
 

@@ -16,26 +16,20 @@
 // by itself when it is back.
 //
 // Group commit: append() queues; the writer thread takes up to max_batch queued appends and
-// sends them as ONE statement (parallel arrays; one round trip, its own implicit
-// transaction, durable when the answer comes): it locks the batch's room rows in sorted id
-// order (FOR UPDATE: nodes batching concurrently cannot deadlock), numbers the new messages
-// of each room in queue order after last_seq, inserts them (and, with options.outbox, their
-// outbox rows), updates last_seq once per room, and answers repeats of a (room, sender,
-// cid) stored before or earlier in the batch with the first one's row. Appends to a direct
-// room that does not exist yet, and every append of a batch whose statement the database
-// refused (a reused message id, a repeated cid another node committed while the statement
-// waited for its locks: it is all or nothing), then run the slow way: ONE transaction that
-// creates missing direct rooms (both member rows), locks the rooms in the same order and
-// runs each append as one statement (a repeated cid or an unknown room answer no row, not
-// an error); an append the database refuses there rolls the transaction back, it alone
-// gets the error, and the batch runs again without it. Callbacks run only after the
-// commit, in queue order. If anything fails, the batch runs again (three runs at most, on a
-// fresh connection when it was lost), also when the connection was lost while the commit
-// may have happened: a batch can always run again, because an append whose message id is
-// already stored with the same room, sender, cid and text is answered with that row as
-// newly stored (the lost run stored it and nobody was told). If the last run fails, every
-// append concerned fails with `unavailable` (a retry with the same cid returns the stored
-// row). A message id stored with other content is a `conflict`.
+// runs them in ONE transaction: it creates missing direct rooms (both member rows), locks
+// the batch's room rows in sorted id order (SELECT ... ORDER BY id FOR UPDATE: nodes batching
+// concurrently cannot deadlock), then runs each append as ONE statement: seq from UPDATE rooms
+// SET last_seq = last_seq + 1 ... RETURNING, the message row and, with options.outbox, its
+// outbox row (a repeated cid or an unknown room answer no row, not an error). An append the
+// database refuses (a message id stored with other content) rolls the transaction back; it
+// alone gets the error and the batch runs again without it. It commits, and only then runs
+// the callbacks in queue order. If anything fails, the batch runs again (three runs at most,
+// on a fresh connection when it was lost), also when the connection was lost while the
+// commit may have happened: a batch can always run again, because an append whose message
+// id is already stored with the same room, sender, cid and text is answered with that row
+// as newly stored (the lost run stored it and nobody was told). If the last run fails,
+// every append of the batch fails with `unavailable` (a retry with the same cid returns the
+// stored row).
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -130,25 +124,17 @@ class postgres_store final : public store {
   // Writer thread (postgres_writer.cc).
   void writer_loop();
   void commit_batch(std::vector<pending>& batch);
-  // One attempt at the batch's transaction; fills results[i] for the valid appends, all in
-  // one statement (`set_based`) or one statement per append. An error means nothing was
-  // committed (or, with `commit_sent`, the outcome is unknown); when one append was refused
-  // by the database (only known one append at a time), `refused` says which.
+  // One attempt at the batch's transaction; fills results[i] for the valid appends.
+  // An error means nothing was committed (or, with `commit_sent`, the outcome is unknown);
+  // when one append was refused by the database, `refused` says which.
   result<void> try_batch(const std::vector<pending>& batch, const std::vector<bool>& valid,
                          std::vector<result<append_result>>& results,
-                         std::optional<std::size_t>& refused, bool& commit_sent, bool set_based);
+                         std::optional<std::size_t>& refused, bool& commit_sent);
   // After a commit: an append refused as a conflict whose message id is stored with the
   // same room, sender, cid and text was stored by a run of this batch whose outcome was
   // lost with its connection; it gets that row as newly stored.
   void adopt_own_rows(const std::vector<pending>& batch,
                       std::vector<result<append_result>>& results);
-  // After a set-based batch: keeps valid only the appends to direct rooms that did not
-  // exist (to run again the slow way, which creates them); false when there is none.
-  static bool retry_new_direct_rooms(const std::vector<pending>& batch, std::vector<bool>& valid,
-                                     const std::vector<result<append_result>>& results);
-  result<void> append_all(pg::conn& c, const std::vector<pending>& batch,
-                          const std::vector<bool>& valid,
-                          std::vector<result<append_result>>& results, bool& answered);
   result<append_result> append_one(pg::conn& c, const append_request& req);
   result<pg::conn*> writer_conn();
 

@@ -43,61 +43,6 @@ const std::string k_append_outbox =
     k_append_head + ", o AS (INSERT INTO outbox(room, seq) SELECT $1::text, seq FROM m)" +
     " SELECT seq FROM m";
 
-// The whole batch as ONE statement outside any transaction block, so ONE round trip and
-// one implicit transaction (committed, and made durable, before the answer comes back).
-// Input: parallel arrays of the valid appends in queue order ($1 their index in the batch).
-// Output: one row per input, in order: the index, whether it is a repeat, and the stored (or
-// new) seq, id, text and ts; seq NULL when the room does not exist (a direct room that does
-// not exist yet is then created by the caller, which runs those appends again).
-//  - r locks the batch's room rows in id order (batches of two nodes cannot deadlock) and
-//    reads last_seq from the locked, latest row version (READ COMMITTED re-reads a row that
-//    changed while it waited), so seqs continue the numbering of a writer that committed
-//    while this statement waited.
-//  - A repeat is a (room, sender, cid) already stored (s), or carried by an earlier append
-//    of the batch (fi, the first index of its key): it answers with that first append's row.
-//    The stored check reads the statement's snapshot, taken before the locks: a repeat that
-//    another node committed meanwhile is not seen, its insert then fails on the unique
-//    index, nothing of the statement is kept, and the caller runs the batch the slow way
-//    (a transaction with one statement per append, each with a fresh snapshot).
-//  - An append whose message id is stored already with the same room, sender, cid and text
-//    (e) is this batch run again after its first run's outcome was lost with the
-//    connection: it answers the stored row as newly stored (it was never published), so a
-//    batch can always be run again.
-//  - New messages (n) are numbered per room in queue order after last_seq; last_seq is
-//    updated once per room. A message id stored with other content fails the statement
-//    (unique violation).
-const std::string k_batch_head =
-    "WITH b AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
-    "  $5::text[], $6::text[], $7::bigint[]) AS b(i, room, id, sender, cid, text, ts)),"
-    " r AS MATERIALIZED (SELECT id, last_seq FROM rooms WHERE id = ANY($2::text[])"
-    "  ORDER BY id FOR UPDATE),"
-    " f AS (SELECT b.*, CASE WHEN b.cid IS NULL THEN b.i"
-    "  ELSE min(b.i) OVER (PARTITION BY b.room, b.sender, b.cid) END AS fi FROM b),"
-    " e AS (SELECT f.i, m.seq, m.id, m.text, m.ts FROM f JOIN messages m ON m.id = f.id"
-    "  WHERE m.room = f.room AND m.sender = f.sender AND m.text = f.text"
-    "  AND m.cid IS NOT DISTINCT FROM f.cid),"
-    " s AS (SELECT f.i, m.seq, m.id, m.text, m.ts FROM f JOIN messages m"
-    "  ON m.room = f.room AND m.sender = f.sender AND m.cid = f.cid"
-    "  WHERE f.cid IS NOT NULL AND f.i = f.fi AND NOT EXISTS (SELECT 1 FROM e WHERE e.i = f.i)),"
-    " n AS (SELECT f.i, f.room, f.id, f.sender, f.cid, f.text, f.ts,"
-    "  r.last_seq + row_number() OVER (PARTITION BY f.room ORDER BY f.i) AS seq"
-    "  FROM f JOIN r ON r.id = f.room"
-    "  WHERE f.i = f.fi AND NOT EXISTS (SELECT 1 FROM s WHERE s.i = f.i)"
-    "  AND NOT EXISTS (SELECT 1 FROM e WHERE e.i = f.i)),"
-    " ins AS (INSERT INTO messages(room, seq, id, sender, cid, text, ts)"
-    "  SELECT room, seq, id, sender, cid, text, ts FROM n),"
-    " up AS (UPDATE rooms SET last_seq = x.seq"
-    "  FROM (SELECT room, max(seq) AS seq FROM n GROUP BY room) x WHERE rooms.id = x.room),";
-const std::string k_batch_tail =
-    " o AS (SELECT i, false AS dup, seq, id, text, ts FROM n"
-    "  UNION ALL SELECT i, false, seq, id, text, ts FROM e"
-    "  UNION ALL SELECT i, true, seq, id, text, ts FROM s)"
-    " SELECT f.i, (f.i <> f.fi OR coalesce(o.dup, false)) AS dup, o.seq, o.id, o.text, o.ts"
-    " FROM f LEFT JOIN o ON o.i = f.fi ORDER BY f.i";
-const std::string k_append_batch = k_batch_head + k_batch_tail;
-const std::string k_append_batch_outbox =
-    k_batch_head + " ob AS (INSERT INTO outbox(room, seq) SELECT room, seq FROM n)," + k_batch_tail;
-
 const std::string k_lock_rooms =
     "SELECT id FROM rooms WHERE id = ANY($1::text[]) ORDER BY id"
     " FOR UPDATE";
@@ -170,34 +115,13 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
   }
   if (any) {
     bool committed = false;
-    bool set_based = true;
     for (int attempt = 0; attempt < k_batch_attempts && !committed; ++attempt) {
       if (!writer_conn()) break;  // the server is away: fail now, reconnect next batch
       bool commit_sent = false;
       std::optional<std::size_t> refused;
-      auto r = try_batch(batch, valid, results, refused, commit_sent, set_based);
-      if (r) {
+      if (try_batch(batch, valid, results, refused, commit_sent)) {
         committed = true;
-        // Appends to direct rooms that do not exist yet found no room: those alone (the
-        // rest is committed) run again the slow way, which creates the rooms first.
-        if (set_based && retry_new_direct_rooms(batch, valid, results)) {
-          committed = false;
-          set_based = false;
-          attempt = -1;
-        }
-        continue;
-      }
-      // The batch statement was refused (a reused message id, a repeated cid that another
-      // node committed meanwhile; anything else the server answered with an error):
-      // nothing of it was kept; the batch runs again one append at a time, which tells
-      // which append it was and keeps the others (without using up an attempt).
-      if (set_based && !commit_sent) {
-        if (r.error() != make_error_code(errc::conflict))
-          spdlog::warn("store: batch statement of {} appends refused, running them one by one: {}",
-                       batch.size(), writer_->error_message());
-        set_based = false;
-        --attempt;
-        continue;
+        break;
       }
       // One append was refused by the database: it keeps its error, the rest go again
       // (without using up an attempt; each round removes one append, so this ends).
@@ -207,13 +131,14 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
         if (std::find(valid.begin(), valid.end(), true) == valid.end()) break;
         continue;
       }
-      // A lost connection may have taken the commit's answer with it: the batch runs again
-      // on a fresh connection; whatever the lost run stored is recognized by its message
-      // ids and answered as stored (never stored twice).
+      // A connection lost during COMMIT may have taken the commit's answer with it: the
+      // batch runs again on a fresh connection; whatever the lost run stored is recognized
+      // by its message ids and answered as stored (never stored twice).
       spdlog::error("store: group commit of {} appends failed (attempt {}{}): {}", batch.size(),
                     attempt + 1, commit_sent ? ", outcome unknown" : "", writer_->error_message());
     }
-    if (committed) adopt_own_rows(batch, results);
+    // Also when every append was refused (then nothing was committed by this run).
+    if (writer_ && writer_->alive()) adopt_own_rows(batch, results);
     if (!committed)
       for (std::size_t i = 0; i < batch.size(); ++i)
         if (valid[i]) results[i] = make_error_code(errc::unavailable);
@@ -243,26 +168,12 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
 result<void> postgres_store::try_batch(const std::vector<pending>& batch,
                                        const std::vector<bool>& valid,
                                        std::vector<result<append_result>>& results,
-                                       std::optional<std::size_t>& refused, bool& commit_sent,
-                                       bool set_based) {
+                                       std::optional<std::size_t>& refused, bool& commit_sent) {
   conn& c = *writer_;
   auto fail = [&](std::error_code e) -> result<void> {
     if (c.in_transaction()) (void)c.exec("ROLLBACK");
     return e;
   };
-
-  if (set_based) {
-    // One statement, its own transaction: when the connection is lost before the answer,
-    // whether it committed is unknown; an error the server answered means nothing was kept.
-    commit_sent = true;
-    bool answered = false;  // the statement committed: never run it again
-    if (auto r = append_all(c, batch, valid, results, answered); !r) {
-      if (answered || !c.alive()) return make_error_code(errc::unavailable);
-      commit_sent = false;
-      return r.error();
-    }
-    return success();
-  }
 
   // The rooms to lock, sorted; the direct ones to create first (created_at: the first
   // append's ts).
@@ -325,66 +236,6 @@ void postgres_store::adopt_own_rows(const std::vector<pending>& batch,
                     req.text, q.value().i64(0, 1)};
     results[i] = std::move(r);
   }
-}
-
-bool postgres_store::retry_new_direct_rooms(const std::vector<pending>& batch,
-                                            std::vector<bool>& valid,
-                                            const std::vector<result<append_result>>& results) {
-  auto again = [&](std::size_t i) {
-    return valid[i] && !results[i] && results[i].error() == make_error_code(errc::not_found) &&
-           ids::is_direct(batch[i].req.room);
-  };
-  bool any = false;
-  for (std::size_t i = 0; i < batch.size() && !any; ++i) any = again(i);
-  if (!any) return false;
-  for (std::size_t i = 0; i < batch.size(); ++i) valid[i] = again(i);
-  return true;
-}
-
-result<void> postgres_store::append_all(conn& c, const std::vector<pending>& batch,
-                                        const std::vector<bool>& valid,
-                                        std::vector<result<append_result>>& results,
-                                        bool& answered) {
-  std::vector<std::int64_t> index, ts;
-  std::vector<std::string> room, id, sender, text;
-  std::vector<std::optional<std::string>> cid;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (!valid[i]) continue;
-    const auto& req = batch[i].req;
-    index.push_back(static_cast<std::int64_t>(i));
-    room.push_back(req.room);
-    id.push_back(req.id);
-    sender.push_back(req.sender);
-    cid.push_back(req.cid);
-    text.push_back(req.text);
-    ts.push_back(req.ts);
-  }
-  BOOST_OUTCOME_TRY(auto out,
-                    c.query(outbox_ ? k_append_batch_outbox : k_append_batch, params{}
-                                                                                  .add_array(index)
-                                                                                  .add_array(room)
-                                                                                  .add_array(id)
-                                                                                  .add_array(sender)
-                                                                                  .add_array(cid)
-                                                                                  .add_array(text)
-                                                                                  .add_array(ts)));
-  answered = true;
-  if (out.size() != static_cast<int>(index.size())) return make_error_code(errc::internal);
-  for (int k = 0; k < out.size(); ++k) {
-    auto i = static_cast<std::size_t>(out.i64(k, 0));
-    if (i >= batch.size() || !valid[i]) return make_error_code(errc::internal);
-    const auto& req = batch[i].req;
-    if (out.is_null(k, 2)) {  // no such room
-      results[i] = make_error_code(errc::not_found);
-      continue;
-    }
-    append_result r;
-    r.duplicate = out.text(k, 1) == "t";
-    r.msg = message{req.room, out.i64(k, 2), out.str(k, 3), req.sender,
-                    req.cid,  out.str(k, 4), out.i64(k, 5)};
-    results[i] = std::move(r);
-  }
-  return success();
 }
 
 result<append_result> postgres_store::append_one(conn& c, const append_request& req) {
