@@ -241,11 +241,9 @@ TEST_F(postgres_store_test, two_nodes_append_concurrently_keep_seq_contiguous) {
             deadlocks_before);
 }
 
-// A batch runs as one statement whose snapshot is taken before it waits for its rooms'
-// locks. A repeated cid that another writer commits while it waits is not in that snapshot:
-// the insert fails on the unique index, nothing of the statement is kept, and the batch runs
-// again one statement per append, which answers the other writer's row as the stored one
-// and uses up no seq.
+// A repeated cid that another writer commits while the batch waits for its room's lock:
+// the appends that run after the lock see it, answer the other writer's row as the stored
+// one and use up no seq.
 TEST_F(postgres_store_test, repeat_committed_by_another_writer_while_the_batch_waits) {
   auto s = open_named_with_room("g:r");
   ASSERT_TRUE(s);
@@ -273,10 +271,10 @@ TEST_F(postgres_store_test, repeat_committed_by_another_writer_while_the_batch_w
   EXPECT_EQ(s->range("g:r", 1, 10).value().size(), 3u);
 }
 
-// A batch statement the server refuses for a reason of one append (here bytes that are not
-// UTF-8, which the WebSocket and HTTP layers never let through): the batch runs again one
-// append at a time, the bad append alone fails, the others are stored in order.
-TEST_F(postgres_store_test, refused_batch_statement_keeps_the_good_appends) {
+// One append of a batch the server refuses (here bytes that are not UTF-8, which the
+// WebSocket and HTTP layers never let through): it alone fails, the batch runs again
+// without it, the others are stored in order.
+TEST_F(postgres_store_test, refused_append_keeps_the_good_appends_of_its_batch) {
   auto s = open_named_with_room("g:r");
   ASSERT_TRUE(s);
   // Hold the room's lock so that the next appends queue up and go as one batch.
@@ -299,8 +297,8 @@ TEST_F(postgres_store_test, refused_batch_statement_keeps_the_good_appends) {
   EXPECT_EQ(all.value()[1].text, "second");
 }
 
-// The writer's connection is lost while its batch statement runs (here: terminated while it
-// waits for a room lock). Whether that run committed is unknown to the writer; the batch
+// The writer's connection is lost while its batch runs (here: terminated while it waits
+// for a room lock). Whether that run committed is unknown to the writer; the batch
 // runs again on a fresh connection (a run that did commit would be recognized by its message
 // ids) and the append succeeds, stored once.
 TEST_F(postgres_store_test, batch_runs_again_when_its_connection_is_lost) {

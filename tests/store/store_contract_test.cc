@@ -350,7 +350,7 @@ TEST_P(store_contract, failing_append_does_not_fail_its_batch) {
 }
 
 // One batch that mixes rooms, appends without cid, a repeat of a stored cid, repeats inside
-// the batch and texts that need quoting (the PostgreSQL writer sends a batch as arrays).
+// the batch and texts that need quoting.
 TEST_P(store_contract, mixed_batch_keeps_queue_order_per_room) {
   group("g:gate", {"gate"});
   group("g:a", {"alice", "bob"});
