@@ -191,23 +191,111 @@ result<rows> conn::finish(PGresult* r) {
 
 result<rows> conn::exec(const char* sql) { return finish(PQexec(c_, sql)); }
 
-result<rows> conn::query(const std::string& sql, const params& p) {
+result<const std::string*> conn::prepared(const std::string& sql) {
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
     std::string name = "p" + std::to_string(prepared_.size() + 1);
     BOOST_OUTCOME_TRY(finish(PQprepare(c_, name.c_str(), sql.c_str(), 0, nullptr)));
     it = prepared_.emplace(sql, std::move(name)).first;
   }
+  return &it->second;
+}
+
+namespace {
+std::vector<const char*> pointers(const params& p) {
   const auto& v = p.values();
   std::vector<const char*> ptrs;
   ptrs.reserve(v.size());
   for (const auto& x : v) ptrs.push_back(x ? x->c_str() : nullptr);
-  return finish(PQexecPrepared(c_, it->second.c_str(), static_cast<int>(ptrs.size()), ptrs.data(),
+  return ptrs;
+}
+}  // namespace
+
+result<rows> conn::query(const std::string& sql, const params& p) {
+  BOOST_OUTCOME_TRY(auto name, prepared(sql));
+  auto ptrs = pointers(p);
+  return finish(PQexecPrepared(c_, name->c_str(), static_cast<int>(ptrs.size()), ptrs.data(),
                                nullptr, nullptr, 0));
 }
 
+result<std::vector<rows>> conn::pipeline(const std::vector<step>& steps, std::size_t& failed) {
+  failed = steps.size();
+  if (broken_) return make_error_code(errc::unavailable);
+  // Prepared before the pipeline (a round trip each, on first use only).
+  std::vector<const std::string*> names;
+  names.reserve(steps.size());
+  for (const auto& s : steps) {
+    BOOST_OUTCOME_TRY(auto name, prepared(*s.sql));
+    names.push_back(name);
+  }
+  if (!PQenterPipelineMode(c_)) {
+    note_connection_error();
+    return make_error_code(errc::unavailable);
+  }
+  std::size_t sent = 0;
+  for (; sent < steps.size(); ++sent) {
+    auto ptrs = pointers(steps[sent].p);
+    if (!PQsendQueryPrepared(c_, names[sent]->c_str(), static_cast<int>(ptrs.size()), ptrs.data(),
+                             nullptr, nullptr, 0))
+      break;
+  }
+  std::vector<rows> out;
+  std::error_code error;
+  // What was queued is sent with the sync; its results are read even when a send failed, so
+  // that the connection ends in a known state (or is known broken).
+  bool ok = PQpipelineSync(c_) == 1 && read_pipeline(sent, out, error, failed) &&
+            PQexitPipelineMode(c_) == 1;
+  if (!ok) {
+    if (error_.empty()) note_connection_error();
+    broken_ = true;
+    failed = steps.size();
+    return make_error_code(errc::unavailable);
+  }
+  if (error) return error;
+  if (sent < steps.size()) {  // libpq refused a step (out of memory): nothing ran after it
+    error_ = "cannot queue a statement: " + one_line(PQerrorMessage(c_));
+    failed = sent;
+    return make_error_code(errc::internal);
+  }
+  return out;
+}
+
+bool conn::read_pipeline(std::size_t n, std::vector<rows>& out, std::error_code& error,
+                         std::size_t& failed) {
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    PGresult* r = PQgetResult(c_);
+    if (!r) return false;
+    if (PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {  // skipped after an earlier error
+      PQclear(r);
+      out.emplace_back();
+    } else {
+      auto x = finish(r);
+      if (PQstatus(c_) != CONNECTION_OK) return false;
+      if (!x) {
+        if (!error) {
+          error = x.error();
+          failed = i;
+        }
+        out.emplace_back();
+      } else {
+        out.push_back(std::move(x).value());
+      }
+    }
+    // Each statement's results end with a null result.
+    if (PGresult* extra = PQgetResult(c_)) {
+      PQclear(extra);
+      return false;
+    }
+  }
+  PGresult* sync = PQgetResult(c_);
+  bool ok = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  if (sync) PQclear(sync);
+  return ok && PQstatus(c_) == CONNECTION_OK;
+}
+
 bool conn::alive() noexcept {
-  if (PQstatus(c_) != CONNECTION_OK) return false;
+  if (broken_ || PQstatus(c_) != CONNECTION_OK) return false;
   // Reads what arrived while idle (a FATAL notice, then EOF) without blocking; libpq marks
   // the connection bad when a read returns EOF, which takes a second read after the notice.
   for (int i = 0; i < 2; ++i) {

@@ -86,9 +86,23 @@ class conn {
   // Runs `sql` (a prepared statement, prepared on first use on this connection).
   result<rows> query(const std::string& sql, const params& p = {});
 
-  // False once the connection is known to be broken. Reads what the server sent while the
-  // connection was idle, so a server that closed it (restart, pg_terminate_backend) is seen
-  // before the next command is sent. Never blocks.
+  // One statement of a pipeline: prepared like query()'s. `sql` must outlive the call.
+  struct step {
+    const std::string* sql;
+    params p;
+  };
+  // Sends every step at once and reads their results in order (libpq pipeline mode: one
+  // round trip for all of them, where query() takes one each). Returns each step's rows.
+  // When a step fails, PostgreSQL skips the steps after it (an open transaction is left
+  // aborted: the caller rolls it back): the error is that step's, and `failed` its index;
+  // `failed` is steps.size() on success and when the connection failed (unavailable).
+  // Results are small (a few rows per step), so the server never waits for this side to
+  // read while it is still sending: blocking mode cannot deadlock here.
+  result<std::vector<rows>> pipeline(const std::vector<step>& steps, std::size_t& failed);
+
+  // False once the connection is known to be broken (or a pipeline failed half-way). Reads what the
+  // server sent while the connection was idle, so a server that closed it (restart,
+  // pg_terminate_backend) is seen before the next command is sent. Never blocks.
   bool alive() noexcept;
   // True while a transaction block is open (also an aborted one).
   bool in_transaction() const noexcept;
@@ -104,8 +118,14 @@ class conn {
   explicit conn(pg_conn* c) noexcept : c_(c) {}
   result<rows> finish(pg_result* r);
   void note_connection_error();
+  // The name of `sql` prepared on this connection (prepares it on first use).
+  result<const std::string*> prepared(const std::string& sql);
+  // Reads a pipeline's results; false when the connection is unusable.
+  bool read_pipeline(std::size_t n, std::vector<rows>& out, std::error_code& error,
+                     std::size_t& failed);
 
   pg_conn* c_;
+  bool broken_ = false;  // a pipeline left the protocol state unknown: never reuse
   std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
   std::string error_;
   std::string sqlstate_;

@@ -16,11 +16,12 @@
 // by itself when it is back.
 //
 // Group commit: append() queues; the writer thread takes up to max_batch queued appends and
-// runs them in ONE transaction: it creates missing direct rooms (both member rows), locks
-// the batch's room rows in sorted id order (SELECT ... ORDER BY id FOR UPDATE: nodes batching
-// concurrently cannot deadlock), then runs each append as ONE statement: seq from UPDATE rooms
-// SET last_seq = last_seq + 1 ... RETURNING, the message row and, with options.outbox, its
-// outbox row (a repeated cid or an unknown room answer no row, not an error). An append the
+// runs them in ONE transaction, sent as one pipeline (one round trip: libpq pipeline mode):
+// it creates missing direct rooms (both member rows), locks the batch's room rows in sorted
+// id order (SELECT ... ORDER BY id FOR UPDATE: nodes batching concurrently cannot
+// deadlock), then runs each append as ONE statement: seq from UPDATE rooms SET last_seq =
+// last_seq + 1 ... RETURNING, the message row and, with options.outbox, its outbox row (a
+// repeated cid or an unknown room answer no row, not an error). An append the
 // database refuses (a message id stored with other content) rolls the transaction back; it
 // alone gets the error and the batch runs again without it. It commits, and only then runs
 // the callbacks in queue order. If anything fails, the batch runs again (three runs at most,
@@ -135,7 +136,10 @@ class postgres_store final : public store {
   // lost with its connection; it gets that row as newly stored.
   void adopt_own_rows(const std::vector<pending>& batch,
                       std::vector<result<append_result>>& results);
-  result<append_result> append_one(pg::conn& c, const append_request& req);
+  static pg::params append_params(const append_request& req);
+  // After the commit, for an append that stored no row: the stored message of its cid
+  // (a repeat), else not_found (no such room).
+  result<append_result> stored_repeat(pg::conn& c, const append_request& req);
   result<pg::conn*> writer_conn();
 
   const std::string url_;

@@ -188,7 +188,13 @@ result<void> postgres_store::try_batch(const std::vector<pending>& batch,
   std::sort(rooms.begin(), rooms.end());
   rooms.erase(std::unique(rooms.begin(), rooms.end()), rooms.end());
 
-  if (auto r = c.exec("BEGIN"); !r) return fail(r.error());
+  // The whole transaction is ONE pipeline (one round trip, where a statement at a time took
+  // 4 + N): BEGIN, the direct rooms, the room locks, the appends, COMMIT.
+  static const std::string k_begin = "BEGIN";
+  static const std::string k_commit = "COMMIT";
+  std::vector<conn::step> steps;
+  steps.reserve(batch.size() + 4);
+  steps.push_back({&k_begin, {}});
   if (!direct.empty()) {
     std::vector<std::string> ids;
     std::vector<std::int64_t> ts;
@@ -196,28 +202,49 @@ result<void> postgres_store::try_batch(const std::vector<pending>& batch,
       ids.push_back(id);
       ts.push_back(t);
     }
-    if (auto r = c.query(k_create_direct_rooms, params{}.add_array(ids).add_array(ts)); !r)
-      return fail(r.error());
+    steps.push_back({&k_create_direct_rooms, params{}.add_array(ids).add_array(ts)});
   }
   // Sorted room locking: two batches wait for each other's rooms in one global order.
-  if (auto r = c.query(k_lock_rooms, params{}.add_array(rooms)); !r) return fail(r.error());
-  // No savepoint per append (a round trip each): the append statement answers a repeated
-  // cid or an unknown room with no row instead of an error, so an error here is rare (a
-  // reused message id, a lost connection). Then the whole transaction is rolled back, that
-  // append alone gets the error, and the caller runs the batch again without it.
+  steps.push_back({&k_lock_rooms, params{}.add_array(rooms)});
+  // No savepoint per append: the append statement answers a repeated cid or an unknown room
+  // with no row instead of an error, so an error here is rare (a reused message id, a lost
+  // connection). Then the whole transaction is rolled back, that append alone gets the
+  // error, and the caller runs the batch again without it.
+  std::vector<std::size_t> step_of(batch.size(), 0);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (!valid[i]) continue;
-    auto r = append_one(c, batch[i].req);
-    if (!r) {
-      if (!c.alive()) return fail(make_error_code(errc::unavailable));
-      results[i] = r.error();
-      refused = i;
-      return fail(r.error());
-    }
-    results[i] = std::move(r);
+    step_of[i] = steps.size();
+    steps.push_back({outbox_ ? &k_append_outbox : &k_append, append_params(batch[i].req)});
   }
+  steps.push_back({&k_commit, {}});
   commit_sent = true;
-  if (auto cm = c.exec("COMMIT"); !cm) return fail(make_error_code(errc::unavailable));
+  std::size_t failed = 0;
+  auto out = c.pipeline(steps, failed);
+  if (!out) {
+    if (!c.alive()) return fail(make_error_code(errc::unavailable));
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (valid[i] && step_of[i] == failed) {
+        results[i] = out.error();
+        refused = i;
+        break;
+      }
+    }
+    // An append that failed is refused; a failed BEGIN, lock or COMMIT fails the run.
+    return fail(refused ? out.error() : make_error_code(errc::unavailable));
+  }
+  // Committed. An append that stored nothing was a repeated cid or an unknown room.
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!valid[i]) continue;
+    const auto& req = batch[i].req;
+    const auto& ins = out.value()[step_of[i]];
+    if (ins.size() == 1) {
+      append_result r;
+      r.msg = message{req.room, ins.i64(0, 0), req.id, req.sender, req.cid, req.text, req.ts};
+      results[i] = std::move(r);
+    } else {
+      results[i] = stored_repeat(c, req);
+    }
+  }
   return success();
 }
 
@@ -238,20 +265,12 @@ void postgres_store::adopt_own_rows(const std::vector<pending>& batch,
   }
 }
 
-result<append_result> postgres_store::append_one(conn& c, const append_request& req) {
-  BOOST_OUTCOME_TRY(auto ins, c.query(outbox_ ? k_append_outbox : k_append, params{}
-                                                                                .add(req.room)
-                                                                                .add(req.id)
-                                                                                .add(req.sender)
-                                                                                .add(req.cid)
-                                                                                .add(req.text)
-                                                                                .add(req.ts)));
-  if (ins.size() == 1) {
-    append_result r;
-    r.msg = message{req.room, ins.i64(0, 0), req.id, req.sender, req.cid, req.text, req.ts};
-    return r;
-  }
-  // No row: a repeat (earlier in this batch included: same transaction), or no such room.
+params postgres_store::append_params(const append_request& req) {
+  return params{}.add(req.room).add(req.id).add(req.sender).add(req.cid).add(req.text).add(req.ts);
+}
+
+result<append_result> postgres_store::stored_repeat(conn& c, const append_request& req) {
+  // A repeat (earlier in this batch included: committed with it), or no such room.
   if (req.cid) {
     BOOST_OUTCOME_TRY(auto q, c.query("SELECT seq, id, text, ts FROM messages"
                                       " WHERE room = $1 AND sender = $2 AND cid = $3",

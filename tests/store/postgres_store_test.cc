@@ -322,6 +322,73 @@ TEST_F(postgres_store_test, batch_runs_again_when_its_connection_is_lost) {
 
 // Nodes starting at once on an empty database (the schema does not exist yet): every open
 // succeeds and each migration is applied once.
+// conn::pipeline, which the writer sends each group commit with: every step's rows in
+// order; a failing step stops the rest (its transaction left to roll back) and the
+// connection stays usable; a connection killed under it is reported, never reused.
+TEST_F(postgres_store_test, pipeline_returns_each_step_and_stops_at_a_failure) {
+  name_connections();
+  std::string why;
+  auto cr = pg::conn::connect(opts_.url, why);
+  ASSERT_TRUE(cr) << why;
+  auto& c = *cr.value();
+  const std::string begin = "BEGIN", commit = "COMMIT", plus = "SELECT $1::bigint + 1",
+                    div = "SELECT 10 / $1::bigint",
+                    make = "CREATE TEMP TABLE IF NOT EXISTS t(x bigint)",
+                    put = "INSERT INTO t(x) VALUES ($1::bigint) RETURNING x";
+  ASSERT_TRUE(c.exec(make.c_str()));
+  std::size_t failed = 99;
+
+  auto ok = c.pipeline({{&begin, {}},
+                        {&plus, pg::params{}.add(std::int64_t{41})},
+                        {&put, pg::params{}.add(std::int64_t{7})},
+                        {&div, pg::params{}.add(std::int64_t{5})},
+                        {&commit, {}}},
+                       failed);
+  ASSERT_TRUE(ok) << c.error_message();
+  EXPECT_EQ(failed, 5u);
+  ASSERT_EQ(ok.value().size(), 5u);
+  EXPECT_EQ(ok.value()[1].i64(0, 0), 42);
+  EXPECT_EQ(ok.value()[2].i64(0, 0), 7);
+  EXPECT_EQ(ok.value()[3].i64(0, 0), 2);
+  EXPECT_FALSE(c.in_transaction());
+
+  // Division by zero at step 2: step 3 (an insert) does not run, COMMIT neither.
+  auto bad = c.pipeline({{&begin, {}},
+                         {&put, pg::params{}.add(std::int64_t{8})},
+                         {&div, pg::params{}.add(std::int64_t{0})},
+                         {&put, pg::params{}.add(std::int64_t{9})},
+                         {&commit, {}}},
+                        failed);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(failed, 2u);
+  EXPECT_EQ(c.sqlstate(), "22012");
+  EXPECT_TRUE(c.in_transaction());
+  ASSERT_TRUE(c.exec("ROLLBACK"));
+  ASSERT_TRUE(c.alive());
+  auto rows = c.query("SELECT count(*), sum(x) FROM t");
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows.value().i64(0, 0), 1);  // only the 7 of the committed pipeline
+  EXPECT_EQ(rows.value().i64(0, 1), 7);
+
+  // Usable again, in and out of pipeline mode.
+  ok = c.pipeline({{&plus, pg::params{}.add(std::int64_t{1})}}, failed);
+  ASSERT_TRUE(ok) << c.error_message();
+  EXPECT_EQ(ok.value()[0].i64(0, 0), 2);
+
+  // The backend terminated: unavailable, no step to blame, and alive() says so.
+  ASSERT_TRUE(
+      t::pg_query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE application_name = '" +
+                  app_ + "'"));
+  std::this_thread::sleep_for(100ms);
+  auto lost =
+      c.pipeline({{&begin, {}}, {&plus, pg::params{}.add(std::int64_t{1})}, {&commit, {}}}, failed);
+  ASSERT_FALSE(lost);
+  EXPECT_EQ(lost.error(), make_error_code(errc::unavailable));
+  EXPECT_EQ(failed, 3u);
+  EXPECT_FALSE(c.alive());
+}
+
 TEST_F(postgres_store_test, concurrent_opens_apply_each_migration_once) {
   constexpr int nodes = 6;
   std::atomic<int> ready{0};
