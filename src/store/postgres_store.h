@@ -134,6 +134,12 @@ class postgres_store final : public store {
   // After a commit: an append refused as a conflict whose message id is stored with the
   // same room, sender, cid and text was stored by a run of this batch whose outcome was
   // lost with its connection; it gets that row as newly stored.
+  // Before running a failed batch again: its valid appends whose message ids are stored
+  // already (the failed run committed them) are answered from the stored rows (conflict
+  // when the id holds another message) and taken out of the batch. One query; false when
+  // it failed (nothing changed).
+  bool answer_stored(const std::vector<pending>& batch, std::vector<bool>& valid,
+                     std::vector<result<append_result>>& results);
   void adopt_own_rows(const std::vector<pending>& batch,
                       std::vector<result<append_result>>& results);
   static pg::params append_params(const append_request& req);

@@ -4,6 +4,8 @@
 #include <exception>
 #include <iterator>
 #include <map>
+#include <string_view>
+#include <unordered_map>
 
 #include "base/ids.h"
 #include "base/metrics.h"
@@ -115,8 +117,17 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
   }
   if (any) {
     bool committed = false;
+    bool rerun = false;  // the last run failed, and not by a refused append
     for (int attempt = 0; attempt < k_batch_attempts && !committed; ++attempt) {
       if (!writer_conn()) break;  // the server is away: fail now, reconnect next batch
+      // The failed run may have committed (a connection lost with the COMMIT's answer):
+      // what it stored is answered from the stored rows, and only the rest runs again.
+      if (rerun && answer_stored(batch, valid, results) &&
+          std::find(valid.begin(), valid.end(), true) == valid.end()) {
+        committed = true;
+        break;
+      }
+      rerun = true;
       bool commit_sent = false;
       std::optional<std::size_t> refused;
       if (try_batch(batch, valid, results, refused, commit_sent)) {
@@ -127,13 +138,15 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
       // (without using up an attempt; each round removes one append, so this ends).
       if (refused) {
         valid[*refused] = false;
+        rerun = false;
         --attempt;
         if (std::find(valid.begin(), valid.end(), true) == valid.end()) break;
         continue;
       }
       // A connection lost during COMMIT may have taken the commit's answer with it: the
       // batch runs again on a fresh connection; whatever the lost run stored is recognized
-      // by its message ids and answered as stored (never stored twice).
+      // by its message ids and answered as stored (never stored twice): before the run by
+      // answer_stored(), and after it by adopt_own_rows() should a row still be refused.
       spdlog::error("store: group commit of {} appends failed (attempt {}{}): {}", batch.size(),
                     attempt + 1, commit_sent ? ", outcome unknown" : "", writer_->error_message());
     }
@@ -246,6 +259,40 @@ result<void> postgres_store::try_batch(const std::vector<pending>& batch,
     }
   }
   return success();
+}
+
+bool postgres_store::answer_stored(const std::vector<pending>& batch, std::vector<bool>& valid,
+                                   std::vector<result<append_result>>& results) {
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    if (valid[i]) ids.push_back(batch[i].req.id);
+  if (ids.empty()) return true;
+  auto q = writer_->query(
+      "SELECT id, room, sender, cid, text, seq, ts FROM messages WHERE id = ANY($1::text[])",
+      params{}.add_array(ids));
+  if (!q) return false;  // the run will fail the same way, or adopt_own_rows() answers
+  const auto& rows = q.value();
+  std::unordered_map<std::string_view, int> row_of;
+  for (int r = 0; r < rows.size(); ++r) row_of.emplace(rows.text(r, 0), r);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!valid[i]) continue;
+    auto it = row_of.find(batch[i].req.id);
+    if (it == row_of.end()) continue;
+    const auto& req = batch[i].req;
+    int r = it->second;
+    valid[i] = false;
+    auto cid = rows.opt_str(r, 3);
+    if (rows.text(r, 1) != req.room || rows.text(r, 2) != req.sender || cid != req.cid ||
+        rows.text(r, 4) != req.text) {
+      results[i] = make_error_code(errc::conflict);  // another message's id
+      continue;
+    }
+    append_result a;  // stored by the lost run, and nobody was told: newly stored
+    a.msg =
+        message{req.room, rows.i64(r, 5), req.id, req.sender, req.cid, req.text, rows.i64(r, 6)};
+    results[i] = std::move(a);
+  }
+  return true;
 }
 
 void postgres_store::adopt_own_rows(const std::vector<pending>& batch,

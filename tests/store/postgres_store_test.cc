@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -93,6 +94,99 @@ std::int64_t scalar(const std::string& sql) {
   return std::stoll(r->front().front());
 }
 
+// A TCP proxy to PostgreSQL that loses the answer of the `nth` COMMIT: once the server's
+// "CommandComplete COMMIT" passes through, that chunk is dropped and the client's
+// connection closed. The server has committed; the client cannot know it.
+class commit_answer_cutter {
+ public:
+  commit_answer_cutter(std::string host, int port) : host_(std::move(host)), port_(port) {
+    lfd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(lfd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd_, 16) != 0 ||
+        ::getsockname(lfd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      return;
+    listen_port_ = ntohs(a.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  ~commit_answer_cutter() {
+    stop_ = true;
+    ::shutdown(lfd_, SHUT_RDWR);
+    ::close(lfd_);
+    if (acceptor_.joinable()) acceptor_.join();
+    for (auto& th : pumps_) th.join();
+  }
+  int port() const { return listen_port_; }
+  // Cut at the nth COMMIT answer from now on (1: the next one).
+  void arm(int nth) { countdown_ = nth; }
+  int cuts() const { return cuts_; }
+
+ private:
+  void accept_loop() {
+    while (!stop_) {
+      int c = ::accept(lfd_, nullptr, nullptr);
+      if (c < 0) return;
+      int u = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<std::uint16_t>(port_));
+      ::inet_pton(AF_INET, host_.c_str(), &a.sin_addr);
+      if (::connect(u, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(c);
+        ::close(u);
+        continue;
+      }
+      pumps_.emplace_back([this, c, u] { pump(c, u); });
+    }
+  }
+  void pump(int c, int u) {
+    static const std::string commit_done(
+        "C\0\0\0\x0b"
+        "COMMIT\0",
+        12);
+    std::string tail;  // the last bytes from the server: a tag split over two reads
+    char buf[65536];
+    pollfd fds[2] = {{c, POLLIN, 0}, {u, POLLIN, 0}};
+    while (!stop_) {
+      if (::poll(fds, 2, 100) < 0) break;
+      bool closed = false;
+      for (int k = 0; k < 2 && !closed; ++k) {
+        if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        ssize_t n = ::read(fds[k].fd, buf, sizeof buf);
+        if (n <= 0) {
+          closed = true;
+          break;
+        }
+        if (k == 1) {  // server -> client
+          std::string seen = tail + std::string(buf, static_cast<std::size_t>(n));
+          if (seen.find(commit_done) != std::string::npos && countdown_ > 0 && --countdown_ == 0) {
+            ++cuts_;
+            closed = true;
+            break;
+          }
+          tail = seen.substr(seen.size() > 11 ? seen.size() - 11 : 0);
+        }
+        if (::write(fds[1 - k].fd, buf, static_cast<std::size_t>(n)) != n) closed = true;
+      }
+      if (closed) break;
+    }
+    ::close(c);
+    ::close(u);
+  }
+
+  std::string host_;
+  int port_;
+  int lfd_ = -1;
+  int listen_port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> countdown_{0};
+  std::atomic<int> cuts_{0};
+  std::thread acceptor_;
+  std::vector<std::thread> pumps_;  // the acceptor's thread only, then the destructor
+};
+
 class postgres_store_test : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -128,7 +222,9 @@ class postgres_store_test : public ::testing::Test {
   std::unique_ptr<store> open_named_with_room(const std::string& room) {
     name_connections();
     auto s = open();
-    if (s) EXPECT_TRUE(s->create_group(room, "r", "alice", {"alice"}, now_ms()));
+    if (s) {
+      EXPECT_TRUE(s->create_group(room, "r", "alice", {"alice"}, now_ms()));
+    }
     return s;
   }
   // How many of the named connections wait for a lock.
@@ -320,8 +416,6 @@ TEST_F(postgres_store_test, batch_runs_again_when_its_connection_is_lost) {
   EXPECT_EQ(s->range("g:r", 1, 10).value().size(), 1u);
 }
 
-// Nodes starting at once on an empty database (the schema does not exist yet): every open
-// succeeds and each migration is applied once.
 // conn::pipeline, which the writer sends each group commit with: every step's rows in
 // order; a failing step stops the rest (its transaction left to roll back) and the
 // connection stays usable; a connection killed under it is reported, never reused.
@@ -389,6 +483,62 @@ TEST_F(postgres_store_test, pipeline_returns_each_step_and_stops_at_a_failure) {
   EXPECT_FALSE(c.alive());
 }
 
+// The answer of a group commit is lost with its connection after PostgreSQL committed it
+// (a proxy drops the "COMMIT" reply): the writer cannot know that the batch is stored. It
+// runs the batch again on a fresh connection and answers every append of it as stored
+// once, with the seq it got, with or without a cid; nothing is stored twice.
+TEST_F(postgres_store_test, commit_whose_answer_is_lost_is_stored_once) {
+  auto where = t::pg_query("SELECT host(inet_server_addr()), inet_server_port()");
+  if (!where || where->empty() || where->front().size() != 2 || where->front()[0].empty())
+    GTEST_SKIP() << "PostgreSQL is not reached over TCP here";
+  commit_answer_cutter proxy(where->front()[0], std::stoi(where->front()[1]));
+  ASSERT_NE(proxy.port(), 0);
+  name_connections();
+  options o = opts_;
+  o.url += "&host=127.0.0.1&port=" + std::to_string(proxy.port());
+  auto s = open(o);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
+
+  // Appends queue up while the writer's first batch waits for the room: the second batch
+  // holds all but the first, and its COMMIT answer is the one lost.
+  auto lock = hold_room_lock("g:r");
+  ASSERT_TRUE(lock);
+  std::vector<append_request> reqs;
+  std::vector<std::future<result<append_result>>> fs;
+  for (int i = 0; i < 8; ++i) {
+    auto cid = i % 2 ? std::optional<std::string>("c" + std::to_string(i)) : std::nullopt;
+    reqs.push_back(make_req("g:r", "alice", cid, "m" + std::to_string(i)));
+    fs.push_back(append_async(*s, reqs.back()));
+    if (i == 0) {
+      ASSERT_TRUE(one_waits_for_lock());
+    }
+  }
+  proxy.arm(2);
+  ASSERT_TRUE(lock->exec("COMMIT"));
+
+  std::set<std::int64_t> seqs;
+  for (std::size_t i = 0; i < fs.size(); ++i) {
+    auto r = wait(fs[i]);
+    ASSERT_TRUE(r) << i << ": " << r.error().message();
+    EXPECT_FALSE(r.value().duplicate) << i;
+    EXPECT_EQ(r.value().msg.id, reqs[i].id);
+    EXPECT_EQ(r.value().msg.text, reqs[i].text);
+    seqs.insert(r.value().msg.seq);
+  }
+  EXPECT_EQ(proxy.cuts(), 1);
+  EXPECT_EQ(seqs, (std::set<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(count("messages"), 8);
+  EXPECT_EQ(scalar("SELECT last_seq FROM \"" + schema_ + "\".rooms WHERE id = 'g:r'"), 8);
+  // A client that sends again with the same cid gets the same message.
+  auto again = wait(fs.emplace_back(append_async(*s, make_req("g:r", "alice", "c3", "m3"))));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again.value().duplicate);
+  EXPECT_EQ(again.value().msg.id, reqs[3].id);
+}
+
+// Nodes starting at once on an empty database (the schema does not exist yet): every open
+// succeeds and each migration is applied once.
 TEST_F(postgres_store_test, concurrent_opens_apply_each_migration_once) {
   constexpr int nodes = 6;
   std::atomic<int> ready{0};
