@@ -135,10 +135,11 @@ class kafka_bus final : public bus {
         // record survives the loss of the leader (outbox rows are removed on that promise).
         !set_prop(pc.get(), "enable.idempotence", "true", why) ||
         !set_prop(pc.get(), "acks", "all", why) ||
-        // Latency over batching, but not one request per record: at 1 ms the broker spent
-        // its CPU on tiny produce requests and cross-node p99 got worse under load; 2 ms
-        // measured best at 1,000-2,000 sends/s (docs/benchmarks.md).
-        !set_prop(pc.get(), "linger.ms", "2", why) ||
+        // Batching over the last millisecond: at 1-2 ms the producers and the broker spend
+        // their CPU on small produce requests, which on a busy machine costs more p99 than
+        // the wait saves; 5 ms (librdkafka's default) measured best at 1,000-4,000 sends/s
+        // with the group commit pipelined, 10 ms no better (docs/benchmarks.md).
+        !set_prop(pc.get(), "linger.ms", "5", why) ||
         // The Java client's partitioner: a room lives on the same partition for producers
         // in any language (architecture.md, "Scaling past one firehose").
         !set_prop(pc.get(), "partitioner", "murmur2_random", why) || !apply_extra(pc.get())) {

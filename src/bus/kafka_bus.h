@@ -11,7 +11,7 @@
 // after stop() is reported not ok on the publishing thread.
 //
 // Producer settings: enable.idempotence (retries never duplicate or reorder within a
-// partition), acks=all, linger.ms=2, socket.nagle.disable, partitioner=murmur2_random (the
+// partition), acks=all, linger.ms=5, socket.nagle.disable, partitioner=murmur2_random (the
 // Java client's, so any language agrees on a room's partition), message.timeout.ms left at
 // librdkafka's 5 minutes: records published during a short outage arrive when the broker
 // returns; beyond that the outbox relay publishes them again.
