@@ -36,6 +36,17 @@ class join_test : public itest {
     reader_ = connect("bob");
     ASSERT_TRUE(reader_);
   }
+  // The reader's `joined`. A member that has not joined may first get a `notify` of a
+  // seeded message whose fan-out ran after it connected (the sender's ack can come first):
+  // not what these tests check, so it is skipped.
+  json::object expect_joined() {
+    auto f = next_frame(*reader_);
+    while (f && str(*f, "type") == "notify") f = next_frame(*reader_);
+    EXPECT_TRUE(f && str(*f, "type") == "joined")
+        << (f ? dump(*f) : std::string("no frame")) << "\n"
+        << reader_->transcript();
+    return f ? *f : json::object{};
+  }
   // Sends a join and reads `joined` plus history frames until one has more:false or
   // `frames` history frames arrived; returns the replayed seqs; `more` of the last frame.
   std::vector<std::int64_t> join(std::optional<std::int64_t> since, bool* more,
@@ -43,7 +54,7 @@ class join_test : public itest {
     json::object j{{"type", "join"}, {"room", room_}};
     if (since) j["since"] = *since;
     reader_->send(j);
-    auto jf = expect_next(*reader_, "joined");
+    auto jf = expect_joined();
     EXPECT_EQ(str(jf, "room"), room_);
     if (joined != nullptr) *joined = jf;
     std::vector<std::int64_t> seqs;
@@ -215,7 +226,7 @@ TEST_F(join_test, ReplayOfExactlyReplayMaxCoversEverything) {
 TEST_F(join_test, LongReplayComesInFramesOfAtMost200) {
   ASSERT_NO_FATAL_FAILURE(setup_group(450));
   reader_->send({{"type", "join"}, {"room", room_}, {"since", 0}});
-  EXPECT_EQ(num(expect_next(*reader_, "joined"), "last_seq"), 450);
+  EXPECT_EQ(num(expect_joined(), "last_seq"), 450);
   std::vector<std::int64_t> seqs;
   std::vector<bool> mores;
   while (seqs.size() < 450) {
@@ -241,7 +252,7 @@ TEST_F(join_test, LongReplayComesInFramesOfAtMost200) {
 TEST_F(join_test, ReplayMaxOver200StopsAfterSeveralFrames) {
   ASSERT_NO_FATAL_FAILURE(setup_group(450, {"--send-rate", "10000", "--replay-max", "300"}));
   reader_->send({{"type", "join"}, {"room", room_}, {"since", 0}});
-  expect_next(*reader_, "joined");
+  expect_joined();
   std::vector<std::int64_t> seqs;
   std::vector<bool> mores;
   while (seqs.size() < 300) {
