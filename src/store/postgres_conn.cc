@@ -252,10 +252,10 @@ result<std::vector<rows>> conn::pipeline(const std::vector<step>& steps, std::si
     return make_error_code(errc::unavailable);
   }
   if (error) return error;
-  if (sent < steps.size()) {  // libpq refused a step (out of memory): nothing ran after it
+  if (sent < steps.size()) {  // libpq refused a step (out of memory): not the step's fault
     error_ = "cannot queue a statement: " + one_line(PQerrorMessage(c_));
-    failed = sent;
-    return make_error_code(errc::internal);
+    broken_ = true;
+    return make_error_code(errc::unavailable);
   }
   return out;
 }

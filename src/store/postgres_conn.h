@@ -95,14 +95,15 @@ class conn {
   // round trip for all of them, where query() takes one each). Returns each step's rows.
   // When a step fails, PostgreSQL skips the steps after it (an open transaction is left
   // aborted: the caller rolls it back): the error is that step's, and `failed` its index;
-  // `failed` is steps.size() on success and when the connection failed (unavailable).
-  // Results are small (a few rows per step), so the server never waits for this side to
-  // read while it is still sending: blocking mode cannot deadlock here.
+  // `failed` is steps.size() on success and when the connection failed (unavailable; the
+  // connection is then never reused: alive() is false).
+  // Blocking mode cannot deadlock here: libpq reads the server's results while it waits to
+  // send, and results are small (a few rows per step).
   result<std::vector<rows>> pipeline(const std::vector<step>& steps, std::size_t& failed);
 
-  // False once the connection is known to be broken (or a pipeline failed half-way). Reads what the
-  // server sent while the connection was idle, so a server that closed it (restart,
-  // pg_terminate_backend) is seen before the next command is sent. Never blocks.
+  // False once the connection is known to be broken (or a pipeline failed half-way).
+  // Reads what the server sent while the connection was idle, so a server that closed it
+  // (restart, pg_terminate_backend) is seen before the next command is sent. Never blocks.
   bool alive() noexcept;
   // True while a transaction block is open (also an aborted one).
   bool in_transaction() const noexcept;

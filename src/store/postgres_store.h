@@ -154,6 +154,7 @@ class postgres_store final : public store {
   const bool outbox_;
 
   std::unique_ptr<pg::conn> writer_;  // writer thread only (after construction)
+  std::string batch_error_;           // writer thread: why the last run failed, for the log
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;

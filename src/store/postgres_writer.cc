@@ -117,7 +117,7 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
   }
   if (any) {
     bool committed = false;
-    bool rerun = false;  // the last run failed, and not by a refused append
+    bool rerun = false;  // a run failed other than by a refused append: it may have committed
     for (int attempt = 0; attempt < k_batch_attempts && !committed; ++attempt) {
       if (!writer_conn()) break;  // the server is away: fail now, reconnect next batch
       // The failed run may have committed (a connection lost with the COMMIT's answer):
@@ -127,6 +127,7 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
         committed = true;
         break;
       }
+      bool after_failure = rerun;
       rerun = true;
       bool commit_sent = false;
       std::optional<std::size_t> refused;
@@ -138,7 +139,7 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
       // (without using up an attempt; each round removes one append, so this ends).
       if (refused) {
         valid[*refused] = false;
-        rerun = false;
+        rerun = after_failure;  // a refused run committed nothing; an earlier failure stands
         --attempt;
         if (std::find(valid.begin(), valid.end(), true) == valid.end()) break;
         continue;
@@ -148,10 +149,13 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
       // by its message ids and answered as stored (never stored twice): before the run by
       // answer_stored(), and after it by adopt_own_rows() should a row still be refused.
       spdlog::error("store: group commit of {} appends failed (attempt {}{}): {}", batch.size(),
-                    attempt + 1, commit_sent ? ", outcome unknown" : "", writer_->error_message());
+                    attempt + 1, commit_sent ? ", outcome unknown" : "", batch_error_);
     }
     // Also when every append was refused (then nothing was committed by this run).
     if (writer_ && writer_->alive()) adopt_own_rows(batch, results);
+    // Dropped now, not at the next batch: a connection left broken in the middle of a
+    // pipeline may still hold the batch's room locks.
+    if (writer_ && !writer_->alive()) writer_.reset();
     if (!committed)
       for (std::size_t i = 0; i < batch.size(); ++i)
         if (valid[i]) results[i] = make_error_code(errc::unavailable);
@@ -184,7 +188,9 @@ result<void> postgres_store::try_batch(const std::vector<pending>& batch,
                                        std::optional<std::size_t>& refused, bool& commit_sent) {
   conn& c = *writer_;
   auto fail = [&](std::error_code e) -> result<void> {
-    if (c.in_transaction()) (void)c.exec("ROLLBACK");
+    batch_error_ = c.error_message();  // before the ROLLBACK clears it
+    // A broken connection is dropped instead (which ends its transaction).
+    if (c.alive() && c.in_transaction()) (void)c.exec("ROLLBACK");
     return e;
   };
 
@@ -235,14 +241,19 @@ result<void> postgres_store::try_batch(const std::vector<pending>& batch,
   auto out = c.pipeline(steps, failed);
   if (!out) {
     if (!c.alive()) return fail(make_error_code(errc::unavailable));
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      if (valid[i] && step_of[i] == failed) {
-        results[i] = out.error();
-        refused = i;
-        break;
+    // An append the database refused (its message id stored with other content, bytes it
+    // does not accept) keeps that error. A passing failure (deadlock, cancel, a lost
+    // connection: unavailable) wherever it struck, or a failed BEGIN, lock or COMMIT,
+    // fails the run, which goes again.
+    if (out.error() != make_error_code(errc::unavailable)) {
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (valid[i] && step_of[i] == failed) {
+          results[i] = out.error();
+          refused = i;
+          break;
+        }
       }
     }
-    // An append that failed is refused; a failed BEGIN, lock or COMMIT fails the run.
     return fail(refused ? out.error() : make_error_code(errc::unavailable));
   }
   // Committed. An append that stored nothing was a repeated cid or an unknown room.

@@ -489,13 +489,16 @@ TEST_F(postgres_store_test, pipeline_returns_each_step_and_stops_at_a_failure) {
 // once, with the seq it got, with or without a cid; nothing is stored twice.
 TEST_F(postgres_store_test, commit_whose_answer_is_lost_is_stored_once) {
   auto where = t::pg_query("SELECT host(inet_server_addr()), inet_server_port()");
-  if (!where || where->empty() || where->front().size() != 2 || where->front()[0].empty())
-    GTEST_SKIP() << "PostgreSQL is not reached over TCP here";
+  if (!where || where->empty() || where->front().size() != 2 || where->front()[0].empty() ||
+      where->front()[0].find(':') != std::string::npos)
+    GTEST_SKIP() << "PostgreSQL is not reached over TCP/IPv4 here";
   commit_answer_cutter proxy(where->front()[0], std::stoi(where->front()[1]));
   ASSERT_NE(proxy.port(), 0);
   name_connections();
   options o = opts_;
-  o.url += "&host=127.0.0.1&port=" + std::to_string(proxy.port());
+  // In clear text, or the proxy could not see the reply it drops.
+  o.url +=
+      "&sslmode=disable&gssencmode=disable&host=127.0.0.1&port=" + std::to_string(proxy.port());
   auto s = open(o);
   ASSERT_TRUE(s);
   ASSERT_TRUE(s->create_group("g:r", "r", "alice", {"alice"}, now_ms()));
