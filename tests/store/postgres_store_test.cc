@@ -540,6 +540,47 @@ TEST_F(postgres_store_test, commit_whose_answer_is_lost_is_stored_once) {
   EXPECT_EQ(again.value().msg.id, reqs[3].id);
 }
 
+// A passing failure (here a deadlock error injected by a trigger, once) that strikes at one
+// append's statement fails the whole run, which goes again: every append of the batch is
+// stored, that one too, instead of that append being answered with the error.
+TEST_F(postgres_store_test, passing_failure_at_an_append_runs_the_batch_again) {
+  auto s = open_named_with_room("g:r");
+  ASSERT_TRUE(s);
+  const std::string q = "\"" + schema_ + "\"";
+  std::string err;
+  ASSERT_TRUE(t::pg_query("CREATE SEQUENCE " + q + ".boom; CREATE FUNCTION " + q +
+                              ".boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                              " IF NEW.text = 'boom' THEN IF nextval('" +
+                              q +
+                              ".boom') = 1 THEN"
+                              "  RAISE EXCEPTION 'injected' USING ERRCODE = '40P01';"
+                              " END IF; END IF;"
+                              " RETURN NEW; END $$; CREATE TRIGGER boom BEFORE INSERT ON " +
+                              q + ".messages FOR EACH ROW EXECUTE FUNCTION " + q + ".boom()",
+                          &err))
+      << err;
+  // Queued while the writer waits for the room: one batch of all three.
+  auto lock = hold_room_lock("g:r");
+  ASSERT_TRUE(lock);
+  auto first = append_async(*s, make_req("g:r", "alice", std::nullopt, "first"));
+  ASSERT_TRUE(one_waits_for_lock());
+  std::vector<std::future<result<append_result>>> fs;
+  for (const char* text : {"a", "boom", "c"})
+    fs.push_back(append_async(*s, make_req("g:r", "alice", std::nullopt, text)));
+  ASSERT_TRUE(lock->exec("COMMIT"));
+  ASSERT_TRUE(wait(first));
+  std::set<std::int64_t> seqs;
+  for (auto& f : fs) {
+    auto r = wait(f);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_FALSE(r.value().duplicate);
+    seqs.insert(r.value().msg.seq);
+  }
+  EXPECT_EQ(seqs, (std::set<std::int64_t>{2, 3, 4}));
+  EXPECT_EQ(count("messages"), 4);
+  EXPECT_EQ(scalar("SELECT last_value FROM " + q + ".boom"), 2);  // it did fire once
+}
+
 // Nodes starting at once on an empty database (the schema does not exist yet): every open
 // succeeds and each migration is applied once.
 TEST_F(postgres_store_test, concurrent_opens_apply_each_migration_once) {
