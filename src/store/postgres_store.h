@@ -131,17 +131,13 @@ class postgres_store final : public store {
   result<void> try_batch(const std::vector<pending>& batch, const std::vector<bool>& valid,
                          std::vector<result<append_result>>& results,
                          std::optional<std::size_t>& refused, bool& commit_sent);
-  // After a commit: an append refused as a conflict whose message id is stored with the
-  // same room, sender, cid and text was stored by a run of this batch whose outcome was
-  // lost with its connection; it gets that row as newly stored.
-  // Before running a failed batch again: its valid appends whose message ids are stored
-  // already (the failed run committed them) are answered from the stored rows (conflict
-  // when the id holds another message) and taken out of the batch. One query; false when
-  // it failed (nothing changed).
-  bool answer_stored(const std::vector<pending>& batch, std::vector<bool>& valid,
+  // The appends marked in `which` whose message ids are stored already are answered from
+  // the stored rows (the same room, sender, cid and text: newly stored, the run or batch
+  // that stored it went unanswered; another message's id: conflict) and unmarked. One
+  // query; false when it failed (nothing changed). Before running a failed batch again
+  // (`which`: its valid appends), and after a batch for its appends refused as conflicts.
+  bool answer_stored(const std::vector<pending>& batch, std::vector<bool>& which,
                      std::vector<result<append_result>>& results);
-  void adopt_own_rows(const std::vector<pending>& batch,
-                      std::vector<result<append_result>>& results);
   static pg::params append_params(const append_request& req);
   // After the commit, for an append that stored no row: the stored message of its cid
   // (a repeat), else not_found (no such room).

@@ -146,13 +146,19 @@ void postgres_store::commit_batch(std::vector<pending>& batch) {
       }
       // A connection lost during COMMIT may have taken the commit's answer with it: the
       // batch runs again on a fresh connection; whatever the lost run stored is recognized
-      // by its message ids and answered as stored (never stored twice): before the run by
-      // answer_stored(), and after it by adopt_own_rows() should a row still be refused.
+      // by its message ids and answered as stored (never stored twice): before the run, and
+      // after it should a row still be refused.
       spdlog::error("store: group commit of {} appends failed (attempt {}{}): {}", batch.size(),
                     attempt + 1, commit_sent ? ", outcome unknown" : "", batch_error_);
     }
-    // Also when every append was refused (then nothing was committed by this run).
-    if (writer_ && writer_->alive()) adopt_own_rows(batch, results);
+    // An append refused as a conflict may be the same message stored before (a lost run,
+    // or appended again): answered from its row. Also when every append was refused.
+    if (writer_ && writer_->alive()) {
+      std::vector<bool> conflicts(batch.size(), false);
+      for (std::size_t i = 0; i < batch.size(); ++i)
+        conflicts[i] = !results[i] && results[i].error() == make_error_code(errc::conflict);
+      (void)answer_stored(batch, conflicts, results);  // on failure the conflicts stand
+    }
     // Dropped now, not at the next batch: a connection left broken in the middle of a
     // pipeline may still hold the batch's room locks.
     if (writer_ && !writer_->alive()) writer_.reset();
@@ -272,55 +278,38 @@ result<void> postgres_store::try_batch(const std::vector<pending>& batch,
   return success();
 }
 
-bool postgres_store::answer_stored(const std::vector<pending>& batch, std::vector<bool>& valid,
+bool postgres_store::answer_stored(const std::vector<pending>& batch, std::vector<bool>& which,
                                    std::vector<result<append_result>>& results) {
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < batch.size(); ++i)
-    if (valid[i]) ids.push_back(batch[i].req.id);
+    if (which[i]) ids.push_back(batch[i].req.id);
   if (ids.empty()) return true;
   auto q = writer_->query(
       "SELECT id, room, sender, cid, text, seq, ts FROM messages WHERE id = ANY($1::text[])",
       params{}.add_array(ids));
-  if (!q) return false;  // the run will fail the same way, or adopt_own_rows() answers
+  if (!q) return false;
   const auto& rows = q.value();
   std::unordered_map<std::string_view, int> row_of;
   for (int r = 0; r < rows.size(); ++r) row_of.emplace(rows.text(r, 0), r);
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (!valid[i]) continue;
+    if (!which[i]) continue;
     auto it = row_of.find(batch[i].req.id);
     if (it == row_of.end()) continue;
     const auto& req = batch[i].req;
     int r = it->second;
-    valid[i] = false;
+    which[i] = false;
     auto cid = rows.opt_str(r, 3);
     if (rows.text(r, 1) != req.room || rows.text(r, 2) != req.sender || cid != req.cid ||
         rows.text(r, 4) != req.text) {
       results[i] = make_error_code(errc::conflict);  // another message's id
       continue;
     }
-    append_result a;  // stored by the lost run, and nobody was told: newly stored
+    append_result a;  // stored by an earlier run or batch, and nobody was told: newly stored
     a.msg =
         message{req.room, rows.i64(r, 5), req.id, req.sender, req.cid, req.text, rows.i64(r, 6)};
     results[i] = std::move(a);
   }
   return true;
-}
-
-void postgres_store::adopt_own_rows(const std::vector<pending>& batch,
-                                    std::vector<result<append_result>>& results) {
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (results[i] || results[i].error() != make_error_code(errc::conflict)) continue;
-    const auto& req = batch[i].req;
-    auto q = writer_->query(
-        "SELECT seq, ts FROM messages WHERE id = $1 AND room = $2 AND sender = $3"
-        " AND text = $4 AND cid IS NOT DISTINCT FROM $5::text",
-        params{}.add(req.id).add(req.room).add(req.sender).add(req.text).add(req.cid));
-    if (!q || q.value().size() != 1) continue;  // another message's id: the conflict stands
-    append_result r;
-    r.msg = message{req.room, q.value().i64(0, 0), req.id, req.sender, req.cid,
-                    req.text, q.value().i64(0, 1)};
-    results[i] = std::move(r);
-  }
 }
 
 params postgres_store::append_params(const append_request& req) {
