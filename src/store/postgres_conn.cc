@@ -1,7 +1,9 @@
 #include "store/postgres_conn.h"
 
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <charconv>
 
 namespace parley::store::pg {
@@ -141,6 +143,23 @@ params& params::add_array(const std::vector<std::int64_t>& v) {
 
 // ---- conn ---------------------------------------------------------------------------------
 
+namespace {
+
+// What the store's statements rely on, whatever the defaults of the server, the database or
+// the role: READ COMMITTED (an append re-reads its room's row once the room's lock is
+// granted; under REPEATABLE READ or SERIALIZABLE that wait would end in a serialization
+// failure) and a COMMIT that returns once the WAL is flushed (`off` would let a crash of
+// the server lose acknowledged messages; every other level flushes locally and is kept).
+// The second column is not NULL when synchronous_commit was off.
+constexpr const char* k_session_settings =
+    "SELECT set_config('default_transaction_isolation', 'read committed', false),"
+    " CASE WHEN current_setting('synchronous_commit') = 'off'"
+    " THEN set_config('synchronous_commit', 'on', false) END";
+
+std::atomic<bool> g_sync_commit_noted{false};  // said once per process
+
+}  // namespace
+
 conn::~conn() { PQfinish(c_); }
 
 result<std::unique_ptr<conn>> conn::connect(const std::string& url, std::string& why) {
@@ -161,7 +180,19 @@ result<std::unique_ptr<conn>> conn::connect(const std::string& url, std::string&
     return make_error_code(errc::unavailable);
   }
   PQsetNoticeProcessor(c, quiet_notices, nullptr);
-  return std::unique_ptr<conn>(new conn(c));
+  std::unique_ptr<conn> self(new conn(c));
+  auto set = self->exec(k_session_settings);
+  if (!set) {
+    why = "cannot set up a PostgreSQL session at " + target + ": " + self->error_message();
+    return set.error();
+  }
+  if (!set.value().is_null(0, 1) && !g_sync_commit_noted.exchange(true)) {
+    spdlog::warn(
+        "store: synchronous_commit is off for this database or role at {}; parley's sessions "
+        "set it on (an acknowledged message must survive a crash of the server)",
+        target);
+  }
+  return self;
 }
 
 void conn::note_connection_error() {

@@ -77,7 +77,10 @@ class conn {
   conn& operator=(const conn&) = delete;
 
   // Connects (blocking, bounded by connect_timeout, default 5 s; keepalives on). Settings
-  // in the url override the defaults. On error sets `why` (no password in it) and returns
+  // in the url override the defaults, except two the store's guarantees rest on, set for
+  // the session whatever the server's or the role's defaults: transactions are READ
+  // COMMITTED, and synchronous_commit `off` becomes `on` (said once per process in the
+  // log; the other levels are kept). On error sets `why` (no password in it) and returns
   // unavailable (server unreachable, refused login) or invalid (unparsable url).
   static result<std::unique_ptr<conn>> connect(const std::string& url, std::string& why);
 

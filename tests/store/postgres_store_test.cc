@@ -583,6 +583,56 @@ TEST_F(postgres_store_test, passing_failure_at_an_append_runs_the_batch_again) {
 
 // Nodes starting at once on an empty database (the schema does not exist yet): every open
 // succeeds and each migration is applied once.
+// A server, database or role whose defaults are SERIALIZABLE and synchronous_commit off
+// (here the url's options, which act as ALTER ROLE ... SET would): every store connection
+// runs READ COMMITTED with synchronous_commit on, keeps the url's other settings, and two
+// writers hammering one room store every append with contiguous seqs (under SERIALIZABLE
+// their lock waits end in serialization failures, and batches run out of attempts).
+TEST_F(postgres_store_test, session_defaults_the_store_relies_on_are_set) {
+  auto with = [&](const std::string& extra) {
+    return t::pg_url_with_schema(t::pg_base_url(), schema_ + extra);
+  };
+  opts_.url =
+      with("%20-csynchronous_commit%3Doff%20-cdefault_transaction_isolation%3Dserializable");
+  std::string why;
+  auto cr = pg::conn::connect(opts_.url, why);
+  ASSERT_TRUE(cr) << why;
+  auto show = [](pg::conn& c, const char* what) {
+    auto r = c.exec((std::string("SHOW ") + what).c_str());
+    return r ? r.value().str(0, 0) : "error: " + c.error_message();
+  };
+  EXPECT_EQ(show(*cr.value(), "synchronous_commit"), "on");
+  EXPECT_EQ(show(*cr.value(), "default_transaction_isolation"), "read committed");
+  EXPECT_EQ(show(*cr.value(), "search_path"), schema_);
+  // Every level that flushes the WAL locally before COMMIT returns is the operator's choice.
+  auto local = pg::conn::connect(with("%20-csynchronous_commit%3Dlocal"), why);
+  ASSERT_TRUE(local) << why;
+  EXPECT_EQ(show(*local.value(), "synchronous_commit"), "local");
+
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->create_group("g:hot", "hot", "alice", {"alice"}, now_ms()));
+  constexpr int writers = 6, per_writer = 60;
+  std::vector<std::vector<std::future<result<append_result>>>> out(writers);
+  std::vector<std::thread> ts;
+  for (int w = 0; w < writers; ++w)
+    ts.emplace_back([&, w] {
+      for (int i = 0; i < per_writer; ++i)
+        out[w].push_back(append_async(w % 2 ? *b : *a, make_req("g:hot", "alice")));
+    });
+  for (auto& th : ts) th.join();
+  std::set<std::int64_t> seqs;
+  for (auto& fs : out)
+    for (auto& f : fs) {
+      auto r = wait(f);
+      ASSERT_TRUE(r) << r.error().message();
+      EXPECT_TRUE(seqs.insert(r.value().msg.seq).second);
+    }
+  ASSERT_EQ(seqs.size(), std::size_t{writers * per_writer});
+  EXPECT_EQ(*seqs.rbegin(), writers * per_writer);
+}
+
 TEST_F(postgres_store_test, concurrent_opens_apply_each_migration_once) {
   constexpr int nodes = 6;
   std::atomic<int> ready{0};
