@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/metrics.h"
+#include "base/thread_name.h"
 
 namespace parley::bus {
 namespace {
@@ -194,7 +195,9 @@ class kafka_bus final : public bus {
     set_up(true);
     started_ = true;
     poller_ = std::thread([this] { poll_loop(); });
+    name_thread(poller_, "kafka-poll");
     reader_ = std::thread([this] { read_loop(); });
+    name_thread(reader_, "kafka-read");
     spdlog::info("kafka: topic {} ({} partitions) on {}, node {}", opts_.topic, partitions,
                  opts_.brokers, opts_.node_id);
     return success();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/metrics.h"
+#include "base/thread_name.h"
 
 namespace parley::chat {
 
@@ -59,6 +60,7 @@ outbox_relay::~outbox_relay() { stop(); }
 void outbox_relay::start() {
   if (thread_.joinable()) return;
   thread_ = std::thread([this] { run(); });
+  name_thread(thread_, "outbox-relay");
 }
 
 void outbox_relay::stop() {

@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "base/ids.h"
 #include "base/metrics.h"
+#include "base/thread_name.h"
 
 namespace parley::chat {
 
@@ -46,6 +47,7 @@ void service::start_membership_refresh(std::chrono::milliseconds every) {
       lock.lock();
     }
   });
+  name_thread(refresher_, "members-sync");
 }
 
 void service::refresh_memberships() {

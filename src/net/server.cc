@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/thread_name.h"
 #include "net/sessions.h"
 
 namespace parley::net {
@@ -75,7 +76,10 @@ void server::run(chat::service& svc) {
   impl_->work.emplace(impl_->ioc.get_executor());
   impl_->do_accept();
   int n = std::max(1, impl_->state->opts.threads);
-  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (int i = 0; i < n; ++i) {
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+    name_thread(impl_->threads.back(), "parley-io");
+  }
 }
 
 void server::shutdown() {

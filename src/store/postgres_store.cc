@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/ids.h"
+#include "base/thread_name.h"
 #include "store/paging.h"
 #include "store/postgres_migrations.h"
 
@@ -123,6 +124,7 @@ postgres_store::postgres_store(std::unique_ptr<conn> writer, const options& opts
       writer_(std::move(writer)) {
   idle_.resize(static_cast<std::size_t>(std::max(opts.readers, 1)));  // connected on first use
   writer_thread_ = std::thread([this] { writer_loop(); });
+  name_thread(writer_thread_, "store-writer");
 }
 
 postgres_store::~postgres_store() { close(); }

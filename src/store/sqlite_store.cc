@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "base/ids.h"
+#include "base/thread_name.h"
 #include "store/paging.h"
 #include "store/sqlite_migrations.h"
 
@@ -172,7 +173,9 @@ sqlite_store::sqlite_store(std::unique_ptr<db> writer, std::vector<std::unique_p
       idle_readers_(std::move(readers)),
       checkpointer_(std::move(checkpointer)) {
   writer_thread_ = std::thread([this] { writer_loop(); });
+  name_thread(writer_thread_, "store-writer");
   checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });
+  name_thread(checkpoint_thread_, "store-ckpt");
 }
 
 void sqlite_store::checkpoint_loop() {

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <set>
 #include <string>
 
 #include "base/ids.h"
@@ -69,6 +70,26 @@ TEST_F(sqlite_store_test, creates_parent_directories_and_uses_wal) {
   EXPECT_TRUE(fs::exists(path_));
   EXPECT_EQ(raw("PRAGMA journal_mode"), "wal");
   EXPECT_TRUE(fs::exists(path_ + "-wal"));
+}
+
+// The store's threads carry names (top -H, perf, gdb): the writer and the checkpointer.
+TEST_F(sqlite_store_test, threads_are_named) {
+  auto names = [] {
+    std::multiset<std::string> out;
+    for (const auto& t : fs::directory_iterator("/proc/self/task")) {
+      std::ifstream f(t.path() / "comm");
+      std::string n;
+      std::getline(f, n);
+      out.insert(n);
+    }
+    return out;
+  };
+  auto before = names();
+  auto s = open();
+  ASSERT_TRUE(s);
+  auto after = names();
+  EXPECT_EQ(after.count("store-writer"), before.count("store-writer") + 1);
+  EXPECT_EQ(after.count("store-ckpt"), before.count("store-ckpt") + 1);
 }
 
 TEST_F(sqlite_store_test, schema_version_recorded_once) {
