@@ -184,7 +184,7 @@ result<std::unique_ptr<conn>> conn::connect(const std::string& url, std::string&
   auto set = self->exec(k_session_settings);
   if (!set) {
     why = "cannot set up a PostgreSQL session at " + target + ": " + self->error_message();
-    return set.error();
+    return make_error_code(errc::unavailable);
   }
   if (!set.value().is_null(0, 1) && !g_sync_commit_noted.exchange(true)) {
     spdlog::warn(
