@@ -88,11 +88,12 @@ db::~db() {
   sqlite3_close_v2(h_);
 }
 
-result<std::unique_ptr<db>> db::open(const std::string& path, bool read_only, std::string& why) {
+result<std::unique_ptr<db>> db::open(const std::string& path, bool read_only, std::string& why,
+                                     const char* vfs) {
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   flags |= read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   sqlite3* h = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &h, flags, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &h, flags, vfs);
   if (rc != SQLITE_OK) {
     why = "cannot open sqlite database '" + path +
           "': " + (h != nullptr ? sqlite3_errmsg(h) : sqlite3_errstr(rc));

@@ -61,9 +61,10 @@ class db {
   db(const db&) = delete;
   db& operator=(const db&) = delete;
 
-  // Opens PATH read-write (creating it) or read-only. On error sets `why`.
-  static result<std::unique_ptr<db>> open(const std::string& path, bool read_only,
-                                          std::string& why);
+  // Opens PATH read-write (creating it) or read-only, through the VFS named `vfs` (nullptr:
+  // the default). On error sets `why`.
+  static result<std::unique_ptr<db>> open(const std::string& path, bool read_only, std::string& why,
+                                          const char* vfs = nullptr);
 
   // Runs one or more SQL statements without results (DDL, pragmas, migrations).
   result<void> exec(const char* sql) noexcept;

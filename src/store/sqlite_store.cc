@@ -1,6 +1,7 @@
 #include "store/sqlite_store.h"
 
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include "base/thread_name.h"
 #include "store/paging.h"
 #include "store/sqlite_migrations.h"
+#include "store/sqlite_wal_gather.h"
 
 namespace parley::store {
 namespace {
@@ -135,7 +137,14 @@ result<std::unique_ptr<store>> sqlite_store::open(const std::string& path, const
       return make_error_code(errc::unavailable);
     }
   }
-  BOOST_OUTCOME_TRY(auto writer, db::open(path, false, why));
+  // The writer's WAL writes are gathered into one system call per commit (see
+  // sqlite_wal_gather.h: safe because the writer commits with synchronous = FULL, set by
+  // set_pragmas() before anything is written).
+  if (int rc = sqlite::register_wal_gather_vfs(); rc != SQLITE_OK) {
+    why = std::string("cannot register the sqlite WAL VFS: ") + sqlite3_errstr(rc);
+    return make_error_code(errc::internal);
+  }
+  BOOST_OUTCOME_TRY(auto writer, db::open(path, false, why, sqlite::k_wal_gather_vfs));
   BOOST_OUTCOME_TRY(set_pragmas(*writer, why));
   BOOST_OUTCOME_TRY(sqlite::migrate(*writer, why));
 
