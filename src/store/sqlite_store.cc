@@ -119,6 +119,18 @@ result<void> set_pragmas(db& c, std::string& why) {
     why = "cannot configure '" + c.path() + "': " + c.error_message();
     return r.error();
   }
+  // An ack means a synced commit, and the writer's WAL VFS relies on that sync
+  // (sqlite_wal_gather.h): FULL (2) or EXTRA (3), whatever the build's default.
+  auto sync = [&]() -> result<std::int64_t> {
+    BOOST_OUTCOME_TRY(auto q, c.prepare("PRAGMA synchronous"));
+    BOOST_OUTCOME_TRY(auto row, q.step());
+    if (!row) return make_error_code(errc::internal);
+    return q.column_int(0);
+  }();
+  if (!sync || sync.value() < 2) {
+    why = "cannot set synchronous = FULL on '" + c.path() + "'";
+    return make_error_code(errc::unavailable);
+  }
   return success();
 }
 

@@ -19,23 +19,44 @@ static_assert(k_buffer_bytes <= 0x1ffff);
 
 std::atomic<std::uint64_t> g_writes{0}, g_flushes{0}, g_failures{0};
 
-sqlite3_vfs* g_real = nullptr;  // the default VFS at registration
+sqlite3_vfs* g_real = nullptr;  // the unix VFS
 sqlite3_vfs g_vfs;              // a copy of it with xOpen (and the size of a file) replaced
 
-// A WAL file: the real file object lives in the same allocation, after this header.
-struct gather_file {
-  sqlite3_file base;  // pMethods = &g_methods
+// A wrapped file: the real file object lives in the same allocation, after the wrapper.
+struct wrapped {
+  sqlite3_file base;  // pMethods = one of the tables below
   sqlite3_file* real;
-  char* buf;  // bytes [start, start + len) not yet written; nullptr until needed
+};
+
+struct gather_file;
+
+// The main database file of a connection opened through this VFS. Every method is the real
+// file's; the shared-memory lock and barrier calls first settle the connection's WAL (see
+// x_db_shm_lock).
+struct db_file {
+  wrapped w;
+  gather_file* wal;  // this connection's WAL while it is open
+};
+
+// A WAL file.
+struct gather_file {
+  wrapped w;
+  db_file* db;  // the connection's database file (nullptr: not paired, nothing buffered)
+  bool gather;  // false: every write goes straight through
+  char* buf;    // bytes [start, start + len) not yet written; nullptr until needed
   std::size_t len;
   sqlite3_int64 start;
   int failed;  // a failed hand-over not yet reported by a read, write or sync
 };
 
-constexpr std::size_t k_real_offset = (sizeof(gather_file) + 15) & ~std::size_t{15};
+constexpr std::size_t k_gather_offset = (sizeof(gather_file) + 15) & ~std::size_t{15};
+constexpr std::size_t k_db_offset = (sizeof(db_file) + 15) & ~std::size_t{15};
+constexpr std::size_t k_max_offset = k_gather_offset > k_db_offset ? k_gather_offset : k_db_offset;
 
 gather_file* self(sqlite3_file* p) { return reinterpret_cast<gather_file*>(p); }
-const sqlite3_io_methods* real_methods(gather_file* f) { return f->real->pMethods; }
+db_file* db_of(sqlite3_file* p) { return reinterpret_cast<db_file*>(p); }
+sqlite3_file* real(sqlite3_file* p) { return reinterpret_cast<wrapped*>(p)->real; }
+const sqlite3_io_methods* real_methods(sqlite3_file* p) { return real(p)->pMethods; }
 
 // Hands the buffered bytes to the real file in one write. The buffer is emptied whether or
 // not the write succeeded: a failure is reported (now, and kept in `failed` until a read,
@@ -43,7 +64,7 @@ const sqlite3_io_methods* real_methods(gather_file* f) { return f->real->pMethod
 int settle(gather_file* f) {
   if (f->len == 0) return SQLITE_OK;
   g_flushes.fetch_add(1, std::memory_order_relaxed);
-  int rc = real_methods(f)->xWrite(f->real, f->buf, static_cast<int>(f->len), f->start);
+  int rc = real_methods(&f->w.base)->xWrite(f->w.real, f->buf, static_cast<int>(f->len), f->start);
   f->len = 0;
   if (rc != SQLITE_OK) {
     g_failures.fetch_add(1, std::memory_order_relaxed);
@@ -61,36 +82,45 @@ int settle_and_report(gather_file* f) {
   return rc;
 }
 
+// ---- the WAL file ----
+
 int x_close(sqlite3_file* p) {
   auto* f = self(p);
   int rc = settle(f);
-  int rc2 = real_methods(f)->xClose(f->real);
+  if (f->db != nullptr) f->db->wal = nullptr;
+  f->db = nullptr;
+  int rc2 = real_methods(p)->xClose(real(p));
   std::free(f->buf);
   f->buf = nullptr;
   return rc != SQLITE_OK ? rc : rc2;
 }
 
 int x_read(sqlite3_file* p, void* out, int n, sqlite3_int64 off) {
-  auto* f = self(p);
-  if (int rc = settle_and_report(f); rc != SQLITE_OK) return rc;
-  return real_methods(f)->xRead(f->real, out, n, off);
+  if (int rc = settle_and_report(self(p)); rc != SQLITE_OK) return rc;
+  return real_methods(p)->xRead(real(p), out, n, off);
 }
 
 int x_write(sqlite3_file* p, const void* data, int n, sqlite3_int64 off) {
   auto* f = self(p);
   g_writes.fetch_add(1, std::memory_order_relaxed);
   auto bytes = static_cast<std::size_t>(n);
-  if (f->failed == SQLITE_OK && f->len > 0 &&
-      off == f->start + static_cast<sqlite3_int64>(f->len) && f->len + bytes <= k_buffer_bytes) {
+  if (f->len > 0 && off == f->start + static_cast<sqlite3_int64>(f->len) &&
+      f->len + bytes <= k_buffer_bytes) {
     std::memcpy(f->buf + f->len, data, bytes);
     f->len += bytes;
     return SQLITE_OK;
   }
   if (int rc = settle_and_report(f); rc != SQLITE_OK) return rc;
-  if (bytes > k_buffer_bytes) return real_methods(f)->xWrite(f->real, data, n, off);
+  if (!f->gather || bytes > k_buffer_bytes) {
+    g_flushes.fetch_add(1, std::memory_order_relaxed);
+    return real_methods(p)->xWrite(real(p), data, n, off);
+  }
   if (f->buf == nullptr) {
     f->buf = static_cast<char*>(std::malloc(k_buffer_bytes));
-    if (f->buf == nullptr) return real_methods(f)->xWrite(f->real, data, n, off);
+    if (f->buf == nullptr) {
+      g_flushes.fetch_add(1, std::memory_order_relaxed);
+      return real_methods(p)->xWrite(real(p), data, n, off);
+    }
   }
   std::memcpy(f->buf, data, bytes);
   f->start = off;
@@ -99,115 +129,181 @@ int x_write(sqlite3_file* p, const void* data, int n, sqlite3_int64 off) {
 }
 
 int x_truncate(sqlite3_file* p, sqlite3_int64 size) {
-  auto* f = self(p);
-  if (int rc = settle(f); rc != SQLITE_OK) return rc;
-  return real_methods(f)->xTruncate(f->real, size);
+  if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
+  return real_methods(p)->xTruncate(real(p), size);
 }
 
 int x_sync(sqlite3_file* p, int flags) {
-  auto* f = self(p);
-  if (int rc = settle_and_report(f); rc != SQLITE_OK) return rc;
-  return real_methods(f)->xSync(f->real, flags);
+  if (int rc = settle_and_report(self(p)); rc != SQLITE_OK) return rc;
+  return real_methods(p)->xSync(real(p), flags);
 }
 
 int x_file_size(sqlite3_file* p, sqlite3_int64* size) {
-  auto* f = self(p);
-  if (int rc = settle(f); rc != SQLITE_OK) return rc;
-  return real_methods(f)->xFileSize(f->real, size);
-}
-
-// Locks and device properties do not touch the file's bytes: passed through as they are.
-int x_lock(sqlite3_file* p, int level) {
-  return real_methods(self(p))->xLock(self(p)->real, level);
-}
-int x_unlock(sqlite3_file* p, int level) {
-  return real_methods(self(p))->xUnlock(self(p)->real, level);
-}
-int x_check_reserved_lock(sqlite3_file* p, int* out) {
-  return real_methods(self(p))->xCheckReservedLock(self(p)->real, out);
-}
-int x_sector_size(sqlite3_file* p) { return real_methods(self(p))->xSectorSize(self(p)->real); }
-int x_device_characteristics(sqlite3_file* p) {
-  return real_methods(self(p))->xDeviceCharacteristics(self(p)->real);
+  if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
+  return real_methods(p)->xFileSize(real(p), size);
 }
 
 int x_file_control(sqlite3_file* p, int op, void* arg) {
-  auto* f = self(p);
-  if (int rc = settle(f); rc != SQLITE_OK) return rc;
-  return real_methods(f)->xFileControl(f->real, op, arg);
+  if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
+  return real_methods(p)->xFileControl(real(p), op, arg);
 }
 
-// SQLite uses neither shared memory nor memory mapping on a WAL file; forwarded for
-// completeness (the methods of the real file's version).
+int x_fetch(sqlite3_file* p, sqlite3_int64 off, int n, void** out) {
+  if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
+  return real_methods(p)->xFetch(real(p), off, n, out);
+}
+
+// ---- methods that do not touch a file's bytes: passed through as they are ----
+
+int x_lock(sqlite3_file* p, int level) { return real_methods(p)->xLock(real(p), level); }
+int x_unlock(sqlite3_file* p, int level) { return real_methods(p)->xUnlock(real(p), level); }
+int x_check_reserved_lock(sqlite3_file* p, int* out) {
+  return real_methods(p)->xCheckReservedLock(real(p), out);
+}
+int x_sector_size(sqlite3_file* p) { return real_methods(p)->xSectorSize(real(p)); }
+int x_device_characteristics(sqlite3_file* p) {
+  return real_methods(p)->xDeviceCharacteristics(real(p));
+}
 int x_shm_map(sqlite3_file* p, int region, int size, int extend, void volatile** out) {
-  return real_methods(self(p))->xShmMap(self(p)->real, region, size, extend, out);
+  return real_methods(p)->xShmMap(real(p), region, size, extend, out);
 }
 int x_shm_lock(sqlite3_file* p, int offset, int n, int flags) {
-  return real_methods(self(p))->xShmLock(self(p)->real, offset, n, flags);
+  return real_methods(p)->xShmLock(real(p), offset, n, flags);
 }
-void x_shm_barrier(sqlite3_file* p) { real_methods(self(p))->xShmBarrier(self(p)->real); }
-int x_shm_unmap(sqlite3_file* p, int del) {
-  return real_methods(self(p))->xShmUnmap(self(p)->real, del);
-}
-int x_fetch(sqlite3_file* p, sqlite3_int64 off, int n, void** out) {
-  auto* f = self(p);
-  if (int rc = settle(f); rc != SQLITE_OK) return rc;
-  return real_methods(f)->xFetch(f->real, off, n, out);
-}
+void x_shm_barrier(sqlite3_file* p) { real_methods(p)->xShmBarrier(real(p)); }
+int x_shm_unmap(sqlite3_file* p, int del) { return real_methods(p)->xShmUnmap(real(p), del); }
 int x_unfetch(sqlite3_file* p, sqlite3_int64 off, void* ptr) {
-  return real_methods(self(p))->xUnfetch(self(p)->real, off, ptr);
+  return real_methods(p)->xUnfetch(real(p), off, ptr);
 }
 
-// One method table per version of the real file's table (1 to 3), each listing only the
-// methods of its version.
-sqlite3_io_methods make_methods(int version) {
+// ---- the database file ----
+
+int x_db_close(sqlite3_file* p) {
+  auto* d = db_of(p);
+  if (d->wal != nullptr) d->wal->db = nullptr;  // (SQLite closes the WAL first)
+  d->wal = nullptr;
+  return real_methods(p)->xClose(real(p));
+}
+int x_db_read(sqlite3_file* p, void* out, int n, sqlite3_int64 off) {
+  return real_methods(p)->xRead(real(p), out, n, off);
+}
+int x_db_write(sqlite3_file* p, const void* data, int n, sqlite3_int64 off) {
+  return real_methods(p)->xWrite(real(p), data, n, off);
+}
+int x_db_truncate(sqlite3_file* p, sqlite3_int64 size) {
+  return real_methods(p)->xTruncate(real(p), size);
+}
+int x_db_sync(sqlite3_file* p, int flags) { return real_methods(p)->xSync(real(p), flags); }
+int x_db_file_size(sqlite3_file* p, sqlite3_int64* size) {
+  return real_methods(p)->xFileSize(real(p), size);
+}
+int x_db_file_control(sqlite3_file* p, int op, void* arg) {
+  return real_methods(p)->xFileControl(real(p), op, arg);
+}
+int x_db_fetch(sqlite3_file* p, sqlite3_int64 off, int n, void** out) {
+  return real_methods(p)->xFetch(real(p), off, n, out);
+}
+
+// Every lock change of the wal-index, and the barrier between the two copies of its header,
+// first hands the WAL's buffered bytes over. Above all the release of the WAL write lock:
+// once it is released another connection may write frames at the same offsets, and bytes
+// still buffered here (the frames a rolled-back transaction spilled) must not land on top
+// of them later. With synchronous=FULL a commit's frames were written by its sync already,
+// so what this writes is never a commit's; a failure stays in `failed` for the WAL's next
+// read, write or sync.
+int x_db_shm_lock(sqlite3_file* p, int offset, int n, int flags) {
+  if (auto* wal = db_of(p)->wal; wal != nullptr) (void)settle(wal);
+  return real_methods(p)->xShmLock(real(p), offset, n, flags);
+}
+void x_db_shm_barrier(sqlite3_file* p) {
+  if (auto* wal = db_of(p)->wal; wal != nullptr) (void)settle(wal);
+  real_methods(p)->xShmBarrier(real(p));
+}
+
+// The method tables, one per version of the real file's table (1 to 3), each listing only
+// the methods of its version. Constant-initialised: usable from any static initialiser.
+constexpr sqlite3_io_methods make_methods(int version, bool db) {
   sqlite3_io_methods m{};
   m.iVersion = version;
-  m.xClose = x_close;
-  m.xRead = x_read;
-  m.xWrite = x_write;
-  m.xTruncate = x_truncate;
-  m.xSync = x_sync;
-  m.xFileSize = x_file_size;
+  m.xClose = db ? x_db_close : x_close;
+  m.xRead = db ? x_db_read : x_read;
+  m.xWrite = db ? x_db_write : x_write;
+  m.xTruncate = db ? x_db_truncate : x_truncate;
+  m.xSync = db ? x_db_sync : x_sync;
+  m.xFileSize = db ? x_db_file_size : x_file_size;
   m.xLock = x_lock;
   m.xUnlock = x_unlock;
   m.xCheckReservedLock = x_check_reserved_lock;
-  m.xFileControl = x_file_control;
+  m.xFileControl = db ? x_db_file_control : x_file_control;
   m.xSectorSize = x_sector_size;
   m.xDeviceCharacteristics = x_device_characteristics;
   if (version >= 2) {
     m.xShmMap = x_shm_map;
-    m.xShmLock = x_shm_lock;
-    m.xShmBarrier = x_shm_barrier;
+    m.xShmLock = db ? x_db_shm_lock : x_shm_lock;
+    m.xShmBarrier = db ? x_db_shm_barrier : x_shm_barrier;
     m.xShmUnmap = x_shm_unmap;
   }
   if (version >= 3) {
-    m.xFetch = x_fetch;
+    m.xFetch = db ? x_db_fetch : x_fetch;
     m.xUnfetch = x_unfetch;
   }
   return m;
 }
-const sqlite3_io_methods g_methods[3] = {make_methods(1), make_methods(2), make_methods(3)};
+constexpr sqlite3_io_methods g_wal_methods[3] = {make_methods(1, false), make_methods(2, false),
+                                                 make_methods(3, false)};
+constexpr sqlite3_io_methods g_db_methods[3] = {make_methods(1, true), make_methods(2, true),
+                                                make_methods(3, true)};
 
-int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* p, int flags, int* out_flags) {
-  if ((flags & SQLITE_OPEN_WAL) == 0) {
-    // Anything but a WAL file is the real VFS's own object, in place.
-    return g_real->xOpen(g_real, name, p, flags, out_flags);
-  }
-  auto* f = self(p);
-  std::memset(f, 0, sizeof(gather_file));
-  f->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(p) + k_real_offset);
-  int rc = g_real->xOpen(g_real, name, f->real, flags, out_flags);
-  const sqlite3_io_methods* rm = f->real->pMethods;
+bool is_ours(const sqlite3_file* f) {
+  return f != nullptr && f->pMethods >= &g_db_methods[0] && f->pMethods <= &g_db_methods[2];
+}
+
+// Opens the real file behind a wrapper of `offset` bytes; on success sets the wrapper's
+// method table for the real table's version.
+int open_wrapped(sqlite3_filename name, sqlite3_file* p, std::size_t offset, int flags,
+                 int* out_flags, const sqlite3_io_methods* tables) {
+  auto* w = reinterpret_cast<wrapped*>(p);
+  w->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(p) + offset);
+  int rc = g_real->xOpen(g_real, name, w->real, flags, out_flags);
+  const sqlite3_io_methods* rm = w->real->pMethods;
   if (rc != SQLITE_OK || rm == nullptr || rm->iVersion < 1 || rm->iVersion > 3) {
     if (rc == SQLITE_OK && rm != nullptr) {
-      (void)rm->xClose(f->real);
+      (void)rm->xClose(w->real);
       rc = SQLITE_CANTOPEN;
     }
     p->pMethods = nullptr;  // SQLite does not close a file whose open failed
     return rc;
   }
-  p->pMethods = &g_methods[rm->iVersion - 1];
+  p->pMethods = &tables[rm->iVersion - 1];
+  return SQLITE_OK;
+}
+
+int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* p, int flags, int* out_flags) {
+  if ((flags & SQLITE_OPEN_MAIN_DB) != 0) {
+    auto* d = db_of(p);
+    std::memset(d, 0, sizeof(db_file));
+    return open_wrapped(name, p, k_db_offset, flags, out_flags, g_db_methods);
+  }
+  if ((flags & SQLITE_OPEN_WAL) == 0) {
+    // Journals and temporary files are the real VFS's own objects, in place.
+    return g_real->xOpen(g_real, name, p, flags, out_flags);
+  }
+  auto* f = self(p);
+  std::memset(f, 0, sizeof(gather_file));
+  if (int rc = open_wrapped(name, p, k_gather_offset, flags, out_flags, g_wal_methods);
+      rc != SQLITE_OK)
+    return rc;
+  // Gather only when the WAL is paired with its database file (whose wal-index calls settle
+  // it) and the database file reports SQLITE_IOCAP_POWERSAFE_OVERWRITE (SQLite's WAL takes
+  // the flag from there when it opens the WAL): without it SQLite pads a commit to a
+  // sector boundary and writes part of the last frame AFTER the sync.
+  sqlite3_file* dbf = sqlite3_database_file_object(name);
+  if (is_ours(dbf) && db_of(dbf)->wal == nullptr &&
+      (dbf->pMethods->xDeviceCharacteristics(dbf) & SQLITE_IOCAP_POWERSAFE_OVERWRITE) != 0) {
+    f->db = db_of(dbf);
+    f->db->wal = f;
+    f->gather = true;
+  }
   return SQLITE_OK;
 }
 
@@ -226,12 +322,13 @@ int x_full_pathname(sqlite3_vfs*, const char* name, int n, char* out) {
 
 int register_wal_gather_vfs() noexcept {
   static const int rc = [] {
-    g_real = sqlite3_vfs_find(nullptr);
+    // The unix VFS by name: its other methods do not depend on the VFS pointer they get.
+    g_real = sqlite3_vfs_find("unix");
     if (g_real == nullptr) return SQLITE_ERROR;
     g_vfs = *g_real;
     g_vfs.pNext = nullptr;
     g_vfs.zName = k_wal_gather_vfs;
-    g_vfs.szOsFile = static_cast<int>(k_real_offset) + g_real->szOsFile;
+    g_vfs.szOsFile = static_cast<int>(k_max_offset) + g_real->szOsFile;
     g_vfs.xOpen = x_open;
     g_vfs.xDelete = x_delete;
     g_vfs.xAccess = x_access;

@@ -6,26 +6,30 @@
 // system call is expensive (measured: 16 small pwrite()s 100 us, one pwrite() of the same
 // 33 KB 7 us) that is most of the writer's CPU time per commit (docs/benchmarks.md).
 //
-// The VFS (`k_wal_gather_vfs`) wraps the default VFS. Database and shared-memory files are
-// the default VFS's own objects, untouched. A WAL file keeps the bytes of consecutive writes
-// in a buffer and hands them to the real file in ONE write before anything else touches
-// the file: a read, a sync, a truncate, a size query, a lock call, a file-control, close,
-// or a write that does not continue the buffered run. The file therefore reads and syncs
+// The VFS (`k_wal_gather_vfs`) wraps the unix VFS. A connection's database file is the real
+// file behind a wrapper that forwards every method; journals and temporary files are the
+// real VFS's own objects. A WAL file keeps the bytes of consecutive writes in a buffer and
+// hands them to the real file in ONE write before anything touches the file's bytes: a
+// read, a sync, a truncate, a size query, a file-control, close, or a write that does not
+// continue the buffered run; and before every lock change of the wal-index and the barrier
+// between the two copies of its header (the database file's xShmLock and xShmBarrier), so
+// that nothing buffered outlives the WAL write lock. The file therefore reads and syncs
 // exactly as if every write had been made when SQLite made it; only their grouping into
 // system calls differs.
 //
 // Durability: a commit's frames are on disk when SQLite's sync of the WAL returns (the sync
 // writes the buffer first), and other connections find frames only through the wal-index,
-// which SQLite updates after that sync. This holds only when the connection commits with a
-// sync of the WAL, i.e. `PRAGMA synchronous = FULL` or EXTRA: with NORMAL or OFF, SQLite
-// would publish frames in the wal-index that are still in this buffer. open_wal_gather()
-// callers must set FULL (sqlite_store's writer does, before any write).
+// which SQLite updates after that sync. A commit syncs the WAL only with
+// `PRAGMA synchronous = FULL` or EXTRA: a connection opened through this VFS must set one
+// of them before it writes (sqlite_store's writer does, and checks it). Without
+// SQLITE_IOCAP_POWERSAFE_OVERWRITE (e.g. a `psow=0` URI) SQLite writes part of a commit's
+// padding after the sync, so such a WAL is not gathered: its writes go straight through.
 //
-// A write that fails when the buffer is handed over makes the method that triggered it
-// fail (for a commit: the sync, so the commit fails and nothing is published).
+// A write that fails when the buffer is handed over makes the read, write or sync that
+// comes next fail (for a commit: the sync, so the commit fails and nothing is published).
 //
-// Threads: registration is thread-safe (once per process). A file object is used by the
-// thread that owns its connection, as every SQLite file.
+// Threads: registration is thread-safe (once per process). A file object is used under its
+// connection's serialisation, as every SQLite file.
 #include <cstdint>
 
 namespace parley::store::sqlite {
