@@ -150,6 +150,10 @@ int x_file_control(sqlite3_file* p, int op, void* arg) {
 
 int x_fetch(sqlite3_file* p, sqlite3_int64 off, int n, void** out) {
   if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
+  if (real_methods(p)->xFetch == nullptr) {
+    *out = nullptr;  // no mapping: SQLite reads instead
+    return SQLITE_OK;
+  }
   return real_methods(p)->xFetch(real(p), off, n, out);
 }
 
@@ -164,15 +168,25 @@ int x_sector_size(sqlite3_file* p) { return real_methods(p)->xSectorSize(real(p)
 int x_device_characteristics(sqlite3_file* p) {
   return real_methods(p)->xDeviceCharacteristics(real(p));
 }
+// Optional methods missing from the real file's table (a `nolock` file has no shared
+// memory) answer as SQLite's own callers expect of a file without them.
 int x_shm_map(sqlite3_file* p, int region, int size, int extend, void volatile** out) {
+  if (real_methods(p)->xShmMap == nullptr) return SQLITE_IOERR_SHMMAP;
   return real_methods(p)->xShmMap(real(p), region, size, extend, out);
 }
 int x_shm_lock(sqlite3_file* p, int offset, int n, int flags) {
+  if (real_methods(p)->xShmLock == nullptr) return SQLITE_IOERR_SHMLOCK;
   return real_methods(p)->xShmLock(real(p), offset, n, flags);
 }
-void x_shm_barrier(sqlite3_file* p) { real_methods(p)->xShmBarrier(real(p)); }
-int x_shm_unmap(sqlite3_file* p, int del) { return real_methods(p)->xShmUnmap(real(p), del); }
+void x_shm_barrier(sqlite3_file* p) {
+  if (real_methods(p)->xShmBarrier != nullptr) real_methods(p)->xShmBarrier(real(p));
+}
+int x_shm_unmap(sqlite3_file* p, int del) {
+  if (real_methods(p)->xShmUnmap == nullptr) return SQLITE_OK;
+  return real_methods(p)->xShmUnmap(real(p), del);
+}
 int x_unfetch(sqlite3_file* p, sqlite3_int64 off, void* ptr) {
+  if (real_methods(p)->xUnfetch == nullptr) return SQLITE_OK;
   return real_methods(p)->xUnfetch(real(p), off, ptr);
 }
 
@@ -201,6 +215,10 @@ int x_db_file_control(sqlite3_file* p, int op, void* arg) {
   return real_methods(p)->xFileControl(real(p), op, arg);
 }
 int x_db_fetch(sqlite3_file* p, sqlite3_int64 off, int n, void** out) {
+  if (real_methods(p)->xFetch == nullptr) {
+    *out = nullptr;  // no mapping: SQLite reads instead
+    return SQLITE_OK;
+  }
   return real_methods(p)->xFetch(real(p), off, n, out);
 }
 
@@ -255,7 +273,8 @@ constexpr sqlite3_io_methods g_db_methods[3] = {make_methods(1, true), make_meth
                                                 make_methods(3, true)};
 
 bool is_ours(const sqlite3_file* f) {
-  return f != nullptr && f->pMethods >= &g_db_methods[0] && f->pMethods <= &g_db_methods[2];
+  return f != nullptr && (f->pMethods == &g_db_methods[0] || f->pMethods == &g_db_methods[1] ||
+                          f->pMethods == &g_db_methods[2]);
 }
 
 // Opens the real file behind a wrapper of `offset` bytes; on success sets the wrapper's
