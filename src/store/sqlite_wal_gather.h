@@ -28,6 +28,9 @@
 // A write that fails when the buffer is handed over makes the read, write or sync that
 // comes next fail (for a commit: the sync, so the commit fails and nothing is published).
 //
+// Visible difference: SQLITE_FCNTL_FILE_POINTER on such a connection returns the wrapper
+// (its methods are this VFS's, not the unix VFS's); nothing in parley uses it.
+//
 // Threads: registration is thread-safe (once per process). A file object is used under its
 // connection's serialisation, as every SQLite file.
 #include <cstdint>
