@@ -82,83 +82,25 @@ int settle_and_report(gather_file* f) {
   return rc;
 }
 
-// ---- the WAL file ----
+// ---- plain forwarding to the real file (the database file's methods, and what the WAL's
+// methods do once the buffer is handed over) ----
 
-int x_close(sqlite3_file* p) {
-  auto* f = self(p);
-  int rc = settle(f);
-  if (f->db != nullptr) f->db->wal = nullptr;
-  f->db = nullptr;
-  int rc2 = real_methods(p)->xClose(real(p));
-  std::free(f->buf);
-  f->buf = nullptr;
-  return rc != SQLITE_OK ? rc : rc2;
-}
-
-int x_read(sqlite3_file* p, void* out, int n, sqlite3_int64 off) {
-  if (int rc = settle_and_report(self(p)); rc != SQLITE_OK) return rc;
+int fwd_read(sqlite3_file* p, void* out, int n, sqlite3_int64 off) {
   return real_methods(p)->xRead(real(p), out, n, off);
 }
-
-int x_write(sqlite3_file* p, const void* data, int n, sqlite3_int64 off) {
-  auto* f = self(p);
-  g_writes.fetch_add(1, std::memory_order_relaxed);
-  auto bytes = static_cast<std::size_t>(n);
-  if (f->len > 0 && off == f->start + static_cast<sqlite3_int64>(f->len) &&
-      f->len + bytes <= k_buffer_bytes) {
-    std::memcpy(f->buf + f->len, data, bytes);
-    f->len += bytes;
-    return SQLITE_OK;
-  }
-  if (int rc = settle_and_report(f); rc != SQLITE_OK) return rc;
-  if (!f->gather || bytes > k_buffer_bytes) {
-    g_flushes.fetch_add(1, std::memory_order_relaxed);
-    return real_methods(p)->xWrite(real(p), data, n, off);
-  }
-  if (f->buf == nullptr) {
-    f->buf = static_cast<char*>(std::malloc(k_buffer_bytes));
-    if (f->buf == nullptr) {
-      g_flushes.fetch_add(1, std::memory_order_relaxed);
-      return real_methods(p)->xWrite(real(p), data, n, off);
-    }
-  }
-  std::memcpy(f->buf, data, bytes);
-  f->start = off;
-  f->len = bytes;
-  return SQLITE_OK;
+int fwd_write(sqlite3_file* p, const void* data, int n, sqlite3_int64 off) {
+  return real_methods(p)->xWrite(real(p), data, n, off);
 }
-
-int x_truncate(sqlite3_file* p, sqlite3_int64 size) {
-  if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
+int fwd_truncate(sqlite3_file* p, sqlite3_int64 size) {
   return real_methods(p)->xTruncate(real(p), size);
 }
-
-int x_sync(sqlite3_file* p, int flags) {
-  if (int rc = settle_and_report(self(p)); rc != SQLITE_OK) return rc;
-  return real_methods(p)->xSync(real(p), flags);
-}
-
-int x_file_size(sqlite3_file* p, sqlite3_int64* size) {
-  if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
+int fwd_sync(sqlite3_file* p, int flags) { return real_methods(p)->xSync(real(p), flags); }
+int fwd_file_size(sqlite3_file* p, sqlite3_int64* size) {
   return real_methods(p)->xFileSize(real(p), size);
 }
-
-int x_file_control(sqlite3_file* p, int op, void* arg) {
-  if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
+int fwd_file_control(sqlite3_file* p, int op, void* arg) {
   return real_methods(p)->xFileControl(real(p), op, arg);
 }
-
-int x_fetch(sqlite3_file* p, sqlite3_int64 off, int n, void** out) {
-  if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
-  if (real_methods(p)->xFetch == nullptr) {
-    *out = nullptr;  // no mapping: SQLite reads instead
-    return SQLITE_OK;
-  }
-  return real_methods(p)->xFetch(real(p), off, n, out);
-}
-
-// ---- methods that do not touch a file's bytes: passed through as they are ----
-
 int x_lock(sqlite3_file* p, int level) { return real_methods(p)->xLock(real(p), level); }
 int x_unlock(sqlite3_file* p, int level) { return real_methods(p)->xUnlock(real(p), level); }
 int x_check_reserved_lock(sqlite3_file* p, int* out) {
@@ -185,9 +127,87 @@ int x_shm_unmap(sqlite3_file* p, int del) {
   if (real_methods(p)->xShmUnmap == nullptr) return SQLITE_OK;
   return real_methods(p)->xShmUnmap(real(p), del);
 }
+int fwd_fetch(sqlite3_file* p, sqlite3_int64 off, int n, void** out) {
+  if (real_methods(p)->xFetch == nullptr) {
+    *out = nullptr;  // no mapping: SQLite reads instead
+    return SQLITE_OK;
+  }
+  return real_methods(p)->xFetch(real(p), off, n, out);
+}
 int x_unfetch(sqlite3_file* p, sqlite3_int64 off, void* ptr) {
   if (real_methods(p)->xUnfetch == nullptr) return SQLITE_OK;
   return real_methods(p)->xUnfetch(real(p), off, ptr);
+}
+
+// ---- the WAL file ----
+
+int x_close(sqlite3_file* p) {
+  auto* f = self(p);
+  int rc = settle(f);
+  if (f->db != nullptr) f->db->wal = nullptr;
+  f->db = nullptr;
+  int rc2 = real_methods(p)->xClose(real(p));
+  std::free(f->buf);
+  f->buf = nullptr;
+  return rc != SQLITE_OK ? rc : rc2;
+}
+
+int x_read(sqlite3_file* p, void* out, int n, sqlite3_int64 off) {
+  if (int rc = settle_and_report(self(p)); rc != SQLITE_OK) return rc;
+  return fwd_read(p, out, n, off);
+}
+
+int x_write(sqlite3_file* p, const void* data, int n, sqlite3_int64 off) {
+  auto* f = self(p);
+  g_writes.fetch_add(1, std::memory_order_relaxed);
+  auto bytes = static_cast<std::size_t>(n);
+  if (f->len > 0 && off == f->start + static_cast<sqlite3_int64>(f->len) &&
+      f->len + bytes <= k_buffer_bytes) {
+    std::memcpy(f->buf + f->len, data, bytes);
+    f->len += bytes;
+    return SQLITE_OK;
+  }
+  if (int rc = settle_and_report(f); rc != SQLITE_OK) return rc;
+  if (!f->gather || bytes > k_buffer_bytes) {
+    g_flushes.fetch_add(1, std::memory_order_relaxed);
+    return fwd_write(p, data, n, off);
+  }
+  if (f->buf == nullptr) {
+    f->buf = static_cast<char*>(std::malloc(k_buffer_bytes));
+    if (f->buf == nullptr) {
+      g_flushes.fetch_add(1, std::memory_order_relaxed);
+      return fwd_write(p, data, n, off);
+    }
+  }
+  std::memcpy(f->buf, data, bytes);
+  f->start = off;
+  f->len = bytes;
+  return SQLITE_OK;
+}
+
+int x_truncate(sqlite3_file* p, sqlite3_int64 size) {
+  if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
+  return fwd_truncate(p, size);
+}
+
+int x_sync(sqlite3_file* p, int flags) {
+  if (int rc = settle_and_report(self(p)); rc != SQLITE_OK) return rc;
+  return fwd_sync(p, flags);
+}
+
+int x_file_size(sqlite3_file* p, sqlite3_int64* size) {
+  if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
+  return fwd_file_size(p, size);
+}
+
+int x_file_control(sqlite3_file* p, int op, void* arg) {
+  if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
+  return fwd_file_control(p, op, arg);
+}
+
+int x_fetch(sqlite3_file* p, sqlite3_int64 off, int n, void** out) {
+  if (int rc = settle(self(p)); rc != SQLITE_OK) return rc;
+  return fwd_fetch(p, off, n, out);
 }
 
 // ---- the database file ----
@@ -198,30 +218,6 @@ int x_db_close(sqlite3_file* p) {
   d->wal = nullptr;
   return real_methods(p)->xClose(real(p));
 }
-int x_db_read(sqlite3_file* p, void* out, int n, sqlite3_int64 off) {
-  return real_methods(p)->xRead(real(p), out, n, off);
-}
-int x_db_write(sqlite3_file* p, const void* data, int n, sqlite3_int64 off) {
-  return real_methods(p)->xWrite(real(p), data, n, off);
-}
-int x_db_truncate(sqlite3_file* p, sqlite3_int64 size) {
-  return real_methods(p)->xTruncate(real(p), size);
-}
-int x_db_sync(sqlite3_file* p, int flags) { return real_methods(p)->xSync(real(p), flags); }
-int x_db_file_size(sqlite3_file* p, sqlite3_int64* size) {
-  return real_methods(p)->xFileSize(real(p), size);
-}
-int x_db_file_control(sqlite3_file* p, int op, void* arg) {
-  return real_methods(p)->xFileControl(real(p), op, arg);
-}
-int x_db_fetch(sqlite3_file* p, sqlite3_int64 off, int n, void** out) {
-  if (real_methods(p)->xFetch == nullptr) {
-    *out = nullptr;  // no mapping: SQLite reads instead
-    return SQLITE_OK;
-  }
-  return real_methods(p)->xFetch(real(p), off, n, out);
-}
-
 // Every lock change of the wal-index, and the barrier between the two copies of its header,
 // first hands the WAL's buffered bytes over. Above all the release of the WAL write lock:
 // once it is released another connection may write frames at the same offsets, and bytes
@@ -231,11 +227,11 @@ int x_db_fetch(sqlite3_file* p, sqlite3_int64 off, int n, void** out) {
 // read, write or sync.
 int x_db_shm_lock(sqlite3_file* p, int offset, int n, int flags) {
   if (auto* wal = db_of(p)->wal; wal != nullptr) (void)settle(wal);
-  return real_methods(p)->xShmLock(real(p), offset, n, flags);
+  return x_shm_lock(p, offset, n, flags);
 }
 void x_db_shm_barrier(sqlite3_file* p) {
   if (auto* wal = db_of(p)->wal; wal != nullptr) (void)settle(wal);
-  real_methods(p)->xShmBarrier(real(p));
+  x_shm_barrier(p);
 }
 
 // The method tables, one per version of the real file's table (1 to 3), each listing only
@@ -244,15 +240,15 @@ constexpr sqlite3_io_methods make_methods(int version, bool db) {
   sqlite3_io_methods m{};
   m.iVersion = version;
   m.xClose = db ? x_db_close : x_close;
-  m.xRead = db ? x_db_read : x_read;
-  m.xWrite = db ? x_db_write : x_write;
-  m.xTruncate = db ? x_db_truncate : x_truncate;
-  m.xSync = db ? x_db_sync : x_sync;
-  m.xFileSize = db ? x_db_file_size : x_file_size;
+  m.xRead = db ? fwd_read : x_read;
+  m.xWrite = db ? fwd_write : x_write;
+  m.xTruncate = db ? fwd_truncate : x_truncate;
+  m.xSync = db ? fwd_sync : x_sync;
+  m.xFileSize = db ? fwd_file_size : x_file_size;
   m.xLock = x_lock;
   m.xUnlock = x_unlock;
   m.xCheckReservedLock = x_check_reserved_lock;
-  m.xFileControl = db ? x_db_file_control : x_file_control;
+  m.xFileControl = db ? fwd_file_control : x_file_control;
   m.xSectorSize = x_sector_size;
   m.xDeviceCharacteristics = x_device_characteristics;
   if (version >= 2) {
@@ -262,7 +258,7 @@ constexpr sqlite3_io_methods make_methods(int version, bool db) {
     m.xShmUnmap = x_shm_unmap;
   }
   if (version >= 3) {
-    m.xFetch = db ? x_db_fetch : x_fetch;
+    m.xFetch = db ? fwd_fetch : x_fetch;
     m.xUnfetch = x_unfetch;
   }
   return m;
