@@ -102,6 +102,8 @@ int main(int argc, char** argv) {
   sopts.url = cfg->db;
   sopts.readers = cfg->store_readers;
   sopts.outbox = cluster;
+  if (cfg->commit_interval_us)
+    sopts.commit_interval = std::chrono::microseconds(*cfg->commit_interval_us);
   std::string why;
   auto st = store::make_store(sopts, why);
   if (!st) return fail("--db: " + (why.empty() ? st.error().message() : why));

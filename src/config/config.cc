@@ -329,6 +329,13 @@ const std::vector<option>& options() {
         integer(&config::gap_wait_ms, 0, int_max, "a non-negative integer"));
     add("store-readers", "N", "store reader threads", num(d.store_readers),
         integer(&config::store_readers, 1, 1024, "an integer 1..1024"));
+    add("commit-interval-us", "US",
+        "start a group commit at most once per US microseconds (default: 2000 with SQLite, 0 "
+        "with PostgreSQL)",
+        "", [](config& c, const raw& r, const std::string& w) {
+          c.commit_interval_us =
+              static_cast<int>(to_int(r, w, 0, 1'000'000, "an integer 0..1000000"));
+        });
     add("log-level", "LEVEL", "trace, debug, info, warn, error or off", d.log_level, set_log_level);
     add("kafka", "BROKERS", "comma-separated Kafka brokers (cluster mode)", "",
         [](config& c, const raw& r, const std::string& w) { c.kafka_brokers = to_list(r, w); });

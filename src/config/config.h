@@ -38,6 +38,8 @@ struct config {
   int idle_timeout_s = 75;
   int gap_wait_ms = 50;
   int store_readers = 4;
+  // Group commit: one transaction per interval at most; unset: the store's default.
+  std::optional<int> commit_interval_us;
   std::string log_level = "info";
   // cluster mode (issue 4)
   std::vector<std::string> kafka_brokers;

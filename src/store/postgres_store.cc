@@ -119,9 +119,10 @@ postgres_store::postgres_store(std::unique_ptr<conn> writer, const options& opts
                                std::string target)
     : url_(opts.url),
       target_(std::move(target)),
-      max_batch_(std::max(opts.max_batch, 1)),
       outbox_(opts.outbox),
-      writer_(std::move(writer)) {
+      writer_(std::move(writer)),
+      queue_(static_cast<std::size_t>(std::max(opts.max_batch, 1)),
+             opts.commit_interval.value_or(std::chrono::microseconds{0})) {
   idle_.resize(static_cast<std::size_t>(std::max(opts.readers, 1)));  // connected on first use
   writer_thread_ = std::thread([this] { writer_loop(); });
   name_thread(writer_thread_, "store-writer");
@@ -132,11 +133,7 @@ postgres_store::~postgres_store() { close(); }
 void postgres_store::close() {
   std::lock_guard lk(close_mu_);
   closed_.store(true);
-  {
-    std::lock_guard q(queue_mu_);
-    stopping_ = true;
-  }
-  queue_cv_.notify_all();
+  queue_.stop();
   if (writer_thread_.joinable()) writer_thread_.join();
 }
 

@@ -15,26 +15,25 @@
 // map to errc::unavailable, so a node keeps running while the database is away and recovers
 // by itself when it is back.
 //
-// Group commit: append() queues; the writer thread takes up to max_batch queued appends and
-// runs them in ONE transaction, sent as one pipeline (one round trip: libpq pipeline mode):
-// it creates missing direct rooms (both member rows), locks the batch's room rows in sorted
-// id order (SELECT ... ORDER BY id FOR UPDATE: nodes batching concurrently cannot
-// deadlock), then runs each append as ONE statement: seq from UPDATE rooms SET last_seq =
-// last_seq + 1 ... RETURNING, the message row and, with options.outbox, its outbox row (a
-// repeated cid or an unknown room answer no row, not an error). An append the
-// database refuses (a message id stored with other content) rolls the transaction back; it
-// alone gets the error and the batch runs again without it. It commits, and only then runs
-// the callbacks in queue order. If anything fails, the batch runs again (three runs at most,
-// on a fresh connection when it was lost), also when the connection was lost while the
-// commit may have happened: a batch can always run again, because an append whose message
-// id is already stored with the same room, sender, cid and text is answered with that row
-// as newly stored (the lost run stored it and nobody was told). If the last run fails,
-// every append of the batch fails with `unavailable` (a retry with the same cid returns the
+// Group commit: append() queues; the writer thread takes up to max_batch queued appends (one
+// batch per options.commit_interval at most, see commit_queue.h) and runs them in ONE
+// transaction, sent as one pipeline (one round trip: libpq pipeline mode): it creates
+// missing direct rooms (both member rows), locks the batch's room rows in sorted id order
+// (SELECT ... ORDER BY id FOR UPDATE: nodes batching concurrently cannot deadlock), then
+// runs each append as ONE statement: seq from UPDATE rooms SET last_seq = last_seq + 1 ...
+// RETURNING, the message row and, with options.outbox, its outbox row (a repeated cid or an
+// unknown room answer no row, not an error). An append the database refuses (a message id stored
+// with other content) rolls the transaction back; it alone gets the error and the batch runs again
+// without it. It commits, and only then runs the callbacks in queue order. If anything fails, the
+// batch runs again (three runs at most, on a fresh connection when it was lost), also when the
+// connection was lost while the commit may have happened: a batch can always run again, because an
+// append whose message id is already stored with the same room, sender, cid and text is answered
+// with that row as newly stored (the lost run stored it and nobody was told). If the last run
+// fails, every append of the batch fails with `unavailable` (a retry with the same cid returns the
 // stored row).
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/commit_queue.h"
 #include "store/postgres_conn.h"
 #include "store/store.h"
 
@@ -146,7 +146,6 @@ class postgres_store final : public store {
 
   const std::string url_;
   const std::string target_;  // url without secrets, for logs
-  const int max_batch_;
   const bool outbox_;
 
   std::unique_ptr<pg::conn> writer_;  // writer thread only (after construction)
@@ -156,10 +155,7 @@ class postgres_store final : public store {
   std::condition_variable pool_cv_;
   std::vector<std::unique_ptr<pg::conn>> idle_;  // null entries: slots not connected
 
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
-  std::deque<pending> queue_;
-  bool stopping_ = false;  // under queue_mu_: appends now fail with `closed`
+  commit_queue<pending> queue_;  // append() -> writer thread; stopped by close()
 
   std::mutex close_mu_;  // serializes close()
   std::atomic<bool> closed_{false};

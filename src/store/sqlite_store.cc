@@ -189,9 +189,10 @@ result<std::unique_ptr<store>> sqlite_store::open(const std::string& path, const
 
 sqlite_store::sqlite_store(std::unique_ptr<db> writer, std::vector<std::unique_ptr<db>> readers,
                            std::unique_ptr<db> checkpointer, const options& opts)
-    : max_batch_(std::max(opts.max_batch, 1)),
-      writer_(std::move(writer)),
+    : writer_(std::move(writer)),
       idle_readers_(std::move(readers)),
+      queue_(static_cast<std::size_t>(std::max(opts.max_batch, 1)),
+             opts.commit_interval.value_or(k_sqlite_commit_interval)),
       checkpointer_(std::move(checkpointer)) {
   writer_thread_ = std::thread([this] { writer_loop(); });
   name_thread(writer_thread_, "store-writer");
@@ -222,11 +223,7 @@ sqlite_store::~sqlite_store() { close(); }
 void sqlite_store::close() {
   std::lock_guard lk(close_mu_);
   closed_.store(true);
-  {
-    std::lock_guard q(queue_mu_);
-    stopping_ = true;
-  }
-  queue_cv_.notify_all();
+  queue_.stop();
   if (writer_thread_.joinable()) writer_thread_.join();
   {
     std::lock_guard c(ckpt_mu_);

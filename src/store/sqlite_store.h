@@ -8,10 +8,11 @@
 // transaction, so it sees one snapshot). WAL, synchronous=FULL: a COMMIT that returned is
 // durable, so a callback reporting success is never lost, even to a power cut.
 //
-// Group commit: append() queues; the writer thread takes up to max_batch queued appends,
-// runs them in ONE transaction (an append refused for its input changes nothing, see
-// append_in_batch), commits, and only then runs the callbacks in queue order. If BEGIN or COMMIT
-// fails, every append of the batch fails with `unavailable`.
+// Group commit: append() queues; the writer thread takes up to max_batch queued appends
+// (one batch per options.commit_interval at most, see commit_queue.h), runs them in ONE
+// transaction (an append refused for its input changes nothing, see append_in_batch),
+// commits, and only then runs the callbacks in queue order. If BEGIN or COMMIT fails, every
+// append of the batch fails with `unavailable`.
 //
 // Checkpoints: the writer connection never checkpoints on its own below a large WAL
 // (wal_autocheckpoint = k_wal_cap_pages, the bound); a checkpointer thread with its own
@@ -24,13 +25,13 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "store/commit_queue.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
 
@@ -124,8 +125,6 @@ class sqlite_store final : public store {
   // The room's kind, or not_found.
   static result<room_kind> kind_of(sqlite::db& conn, const std::string& room_id);
 
-  const int max_batch_;
-
   std::mutex write_mu_;  // guards writer_
   std::unique_ptr<sqlite::db> writer_;
 
@@ -133,10 +132,7 @@ class sqlite_store final : public store {
   std::condition_variable pool_cv_;
   std::vector<std::unique_ptr<sqlite::db>> idle_readers_;
 
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
-  std::deque<pending> queue_;
-  bool stopping_ = false;  // under queue_mu_: appends now fail with `closed`
+  commit_queue<pending> queue_;  // append() -> writer thread; stopped by close()
 
   std::mutex close_mu_;  // serializes close()
   std::atomic<bool> closed_{false};

@@ -13,30 +13,16 @@ namespace parley::store {
 using sqlite::db;
 
 void sqlite_store::append(append_request req, append_callback cb) {
-  {
-    std::lock_guard lk(queue_mu_);
-    if (!stopping_) {
-      queue_.push_back(pending{std::move(req), std::move(cb), clock::now()});
-      queue_cv_.notify_one();
-      return;
-    }
-  }
+  pending p{std::move(req), std::move(cb), clock::now()};
+  if (queue_.push(p)) return;
   // The writer is gone (or going): nothing can run on it, so answer here.
-  if (cb) cb(result<append_result>(make_error_code(errc::closed)));
+  if (p.cb) p.cb(result<append_result>(make_error_code(errc::closed)));
 }
 
+// Ends when close() stopped the queue and everything queued was committed and answered.
 void sqlite_store::writer_loop() {
   std::vector<pending> batch;
-  for (;;) {
-    {
-      std::unique_lock lk(queue_mu_);
-      queue_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued was committed
-      auto n = std::min<std::size_t>(queue_.size(), static_cast<std::size_t>(max_batch_));
-      auto end = queue_.begin() + static_cast<std::ptrdiff_t>(n);
-      batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(end));
-      queue_.erase(queue_.begin(), end);
-    }
+  while (queue_.take(batch)) {
     commit_batch(batch);
     batch.clear();
   }

@@ -189,6 +189,26 @@ TEST_P(store_contract, seq_contiguous_under_concurrent_appends) {
   }
 }
 
+// options.commit_interval reaches the writer: a batch starts at most once per interval, so
+// two appends made one after the other (the second queued after the first committed) are
+// committed in two transactions at least one interval apart.
+TEST_P(store_contract, commit_interval_paces_group_commits) {
+  constexpr auto interval = 400ms;
+  s_.reset();
+  opts_.commit_interval = interval;
+  s_ = open();
+  ASSERT_TRUE(s_);
+  group("g:p", {"a", "b"});
+  auto t0 = std::chrono::steady_clock::now();  // the first batch starts after this
+  auto first = append("g:p", "a");
+  ASSERT_TRUE(first) << first.error().message();
+  auto second = append("g:p", "b");
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, interval);
+  EXPECT_EQ(first.value().msg.seq, 1);
+  EXPECT_EQ(second.value().msg.seq, 2);
+}
+
 TEST_P(store_contract, idempotent_cid_sequential) {
   group("g:r", {"alice", "bob"});
   auto first = append("g:r", "alice", "c1", "one");
