@@ -180,7 +180,13 @@ TEST(outbox_relay, republishes_claimed_rows_and_removes_them_once_confirmed) {
   st.add("g:a", 1);
   st.add("g:a", 2);
   st.add("d:x:y", 7);
-  outbox_relay relay(st, b, fast(m));
+  // A confirmed row is removed within done_delay of its report; until then a claim after
+  // the lease may publish it again (at least once, by design). The lease here is long
+  // enough that a test thread descheduled between the publish and its report (sanitizer
+  // builds on a loaded machine) does not see that legitimate second copy.
+  auto o = fast(m);
+  o.lease = 300ms;
+  outbox_relay relay(st, b, o);
   relay.start();
   ASSERT_TRUE(eventually([&] { return b.published().size() == 3; }));
   for (const auto& r : b.published()) {
@@ -192,7 +198,7 @@ TEST(outbox_relay, republishes_claimed_rows_and_removes_them_once_confirmed) {
     b.report(r, true);
   }
   EXPECT_TRUE(eventually([&] { return st.rows() == 0; }));
-  std::this_thread::sleep_for(150ms);  // several claims and lease expiries later
+  std::this_thread::sleep_for(450ms);  // many claims and a lease expiry later
   EXPECT_EQ(b.published().size(), 3u);
   EXPECT_EQ(m.outbox_republished.load(), 3u);
   EXPECT_EQ(m.outbox_confirmed.load(), 3u);
