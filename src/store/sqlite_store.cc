@@ -53,13 +53,10 @@ result<std::vector<message>> read_messages(statement& st, const std::string& roo
   }
 }
 
-// The room's last_seq, or not_found.
-result<std::int64_t> last_seq_of(db& c, const std::string& room_id) {
-  BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT last_seq FROM rooms WHERE id = ?1"));
-  q.bind(1, room_id);
-  BOOST_OUTCOME_TRY(auto row, q.step());
-  if (!row) return make_error_code(errc::not_found);
-  return q.column_int(0);
+// A room's last seq is its newest message's, 0 before the first (the `(room, seq)` key
+// answers with one seek; see migration 3). `room` is the SQL expression of the room id.
+std::string last_seq_sql(std::string_view room) {
+  return "(SELECT coalesce(max(seq), 0) FROM messages WHERE room = " + std::string(room) + ")";
 }
 
 // Newest first, seq < bound, at most n rows.
@@ -280,10 +277,19 @@ auto sqlite_store::write_txn(F&& f) -> decltype(f(std::declval<db&>())) {
   return r;
 }
 
+result<std::optional<std::int64_t>> sqlite_store::last_seq_of(db& c, const std::string& room_id) {
+  static const std::string sql = "SELECT " + last_seq_sql("?1") + " FROM rooms WHERE id = ?1";
+  BOOST_OUTCOME_TRY(auto q, c.prepare(sql));
+  q.bind(1, room_id);
+  BOOST_OUTCOME_TRY(auto row, q.step());
+  if (!row) return std::optional<std::int64_t>{};
+  return std::optional<std::int64_t>{q.column_int(0)};
+}
+
 result<void> sqlite_store::create_direct(db& c, const std::string& room_id, std::int64_t now) {
   BOOST_OUTCOME_TRY(auto ins_room,
-                    c.prepare("INSERT INTO rooms(id, kind, name, created_by, created_at, last_seq)"
-                              " VALUES (?1, 'direct', '', '', ?2, 0) ON CONFLICT(id) DO NOTHING"));
+                    c.prepare("INSERT INTO rooms(id, kind, name, created_by, created_at)"
+                              " VALUES (?1, 'direct', '', '', ?2) ON CONFLICT(id) DO NOTHING"));
   ins_room.bind(1, room_id).bind(2, now);
   BOOST_OUTCOME_TRY(ins_room.run());
   auto [a, b] = ids::direct_members(room_id);
@@ -332,8 +338,7 @@ result<room> sqlite_store::create_group(const std::string& room_id, const std::s
 
   return write_txn([&](db& c) -> result<room> {
     BOOST_OUTCOME_TRY(auto ins_room, c.prepare("INSERT INTO rooms(id, kind, name, created_by,"
-                                               " created_at, last_seq)"
-                                               " VALUES (?1, 'group', ?2, ?3, ?4, 0)"));
+                                               " created_at) VALUES (?1, 'group', ?2, ?3, ?4)"));
     ins_room.bind(1, room_id).bind(2, name).bind(3, creator).bind(4, now);
     BOOST_OUTCOME_TRY(ins_room.run());  // a repeated id: constraint -> conflict
     for (const auto& u : users) {
@@ -382,11 +387,10 @@ result<std::int64_t> sqlite_store::set_read(const std::string& room_id, const st
                                             std::int64_t seq) {
   return write_txn([&](db& c) -> result<std::int64_t> {
     // Only a marker that moves forward is written: an unchanged one costs no fsync.
-    BOOST_OUTCOME_TRY(auto up, c.prepare("UPDATE members SET read_seq = min(?3, (SELECT last_seq"
-                                         " FROM rooms WHERE id = ?1))"
-                                         " WHERE room = ?1 AND user = ?2 AND read_seq < min(?3,"
-                                         " (SELECT last_seq FROM rooms WHERE id = ?1))"
-                                         " RETURNING read_seq"));
+    static const std::string sql = "UPDATE members SET read_seq = min(?3, " + last_seq_sql("?1") +
+                                   ") WHERE room = ?1 AND user = ?2 AND read_seq < min(?3, " +
+                                   last_seq_sql("?1") + ") RETURNING read_seq";
+    BOOST_OUTCOME_TRY(auto up, c.prepare(sql));
     up.bind(1, room_id).bind(2, user).bind(3, seq);
     BOOST_OUTCOME_TRY(auto moved, up.step());
     if (moved) {
@@ -407,8 +411,9 @@ result<std::int64_t> sqlite_store::set_read(const std::string& room_id, const st
 
 result<room> sqlite_store::get_room(const std::string& room_id) {
   return read_txn([&](db& c) -> result<room> {
-    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT kind, name, created_by, created_at, last_seq"
-                                        " FROM rooms WHERE id = ?1"));
+    static const std::string sql = "SELECT kind, name, created_by, created_at, " +
+                                   last_seq_sql("?1") + " FROM rooms WHERE id = ?1";
+    BOOST_OUTCOME_TRY(auto q, c.prepare(sql));
     q.bind(1, room_id);
     BOOST_OUTCOME_TRY(auto row, q.step());
     if (!row) return make_error_code(errc::not_found);
@@ -462,11 +467,12 @@ result<std::optional<message>> sqlite_store::find_cid(const std::string& room_id
 
 result<std::vector<room_summary>> sqlite_store::rooms_of(const std::string& user) {
   return read_txn([&](db& c) -> result<std::vector<room_summary>> {
-    BOOST_OUTCOME_TRY(auto q,
-                      c.prepare("SELECT r.id, r.name, r.kind, r.last_seq, m.read_seq"
-                                " FROM members m JOIN rooms r ON r.id = m.room"
-                                " WHERE m.user = ?1 AND (r.kind = 'group' OR r.last_seq > 0)"
-                                " ORDER BY r.id"));
+    static const std::string sql =
+        "SELECT id, name, kind, last_seq, read_seq FROM (SELECT r.id, r.name, r.kind, " +
+        last_seq_sql("r.id") +
+        " AS last_seq, m.read_seq FROM members m JOIN rooms r ON r.id = m.room"
+        " WHERE m.user = ?1) WHERE kind = 'group' OR last_seq > 0 ORDER BY id";
+    BOOST_OUTCOME_TRY(auto q, c.prepare(sql));
     q.bind(1, user);
     std::vector<room_summary> out;
     for (;;) {
@@ -487,7 +493,8 @@ result<page> sqlite_store::history(const std::string& room_id, std::optional<std
                                    int limit) {
   limit = clamp_limit(limit);
   return read_txn([&](db& c) -> result<page> {
-    BOOST_OUTCOME_TRY(last_seq_of(c, room_id));
+    BOOST_OUTCOME_TRY(auto exists, last_seq_of(c, room_id));
+    if (!exists) return make_error_code(errc::not_found);
     BOOST_OUTCOME_TRY(auto rows, newest_before(c, room_id, history_bound(before), limit + 1));
     return finish_page_desc(std::move(rows), limit);
   });
@@ -496,7 +503,8 @@ result<page> sqlite_store::history(const std::string& room_id, std::optional<std
 result<page> sqlite_store::after(const std::string& room_id, std::int64_t after, int limit) {
   limit = clamp_limit(limit);
   return read_txn([&](db& c) -> result<page> {
-    BOOST_OUTCOME_TRY(last_seq_of(c, room_id));
+    BOOST_OUTCOME_TRY(auto exists, last_seq_of(c, room_id));
+    if (!exists) return make_error_code(errc::not_found);
     BOOST_OUTCOME_TRY(auto rows, oldest_after(c, room_id, after, limit + 1));
     return finish_page_asc(std::move(rows), limit);
   });
@@ -506,7 +514,8 @@ result<std::vector<message>> sqlite_store::range(const std::string& room_id, std
                                                  std::int64_t last) {
   first = clamp_range_first(first);
   return read_txn([&](db& c) -> result<std::vector<message>> {
-    BOOST_OUTCOME_TRY(last_seq_of(c, room_id));
+    BOOST_OUTCOME_TRY(auto exists, last_seq_of(c, room_id));
+    if (!exists) return make_error_code(errc::not_found);
     if (last < first) return std::vector<message>{};
     static const std::string sql = std::string("SELECT ") + std::string(k_message_columns) +
                                    " FROM messages WHERE room = ?1 AND seq BETWEEN ?2 AND ?3"
@@ -522,9 +531,11 @@ result<join_snapshot> sqlite_store::join(const std::string& room_id, const std::
   limit = clamp_limit(limit);
   // One read transaction: last_seq, read_seq and the page come from the same snapshot.
   return read_txn([&](db& c) -> result<join_snapshot> {
-    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT r.last_seq, m.read_seq FROM rooms r"
-                                        " JOIN members m ON m.room = r.id AND m.user = ?2"
-                                        " WHERE r.id = ?1"));
+    static const std::string sql = "SELECT " + last_seq_sql("r.id") +
+                                   ", m.read_seq FROM rooms r"
+                                   " JOIN members m ON m.room = r.id AND m.user = ?2"
+                                   " WHERE r.id = ?1";
+    BOOST_OUTCOME_TRY(auto q, c.prepare(sql));
     q.bind(1, room_id).bind(2, user);
     BOOST_OUTCOME_TRY(auto row, q.step());
     if (!row) return make_error_code(errc::not_found);

@@ -120,6 +120,10 @@ class sqlite_store final : public store {
   result<append_result> append_one(const append_request& req);
   result<append_result> append_in_batch(const append_request& req);
 
+  // The room's last seq (its newest message's, 0 before the first; no row stores it, see
+  // migration 3), or nothing when the room does not exist. Any connection, in a transaction.
+  static result<std::optional<std::int64_t>> last_seq_of(sqlite::db& conn,
+                                                         const std::string& room_id);
   // Inserts a direct room's rows if missing (writer connection, inside a transaction).
   static result<void> create_direct(sqlite::db& conn, const std::string& room_id, std::int64_t now);
   // The room's kind, or not_found.

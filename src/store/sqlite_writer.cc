@@ -83,25 +83,18 @@ result<append_result> sqlite_store::append_one(const append_request& req) {
   return append_in_batch(req);
 }
 
-// One append inside the batch's transaction, without a savepoint: every step that can fail
-// on bad input (an unknown room, a reused message id) fails before it changed anything, or
-// is a single statement that SQLite rolls back alone (a repeated cid changes nothing); the seq
-// update comes last. If that last step fails, the whole transaction is rolled back here, so the
-// batch fails as a whole (never a message row without its seq, or the reverse).
+// One append inside the batch's transaction, without a savepoint. The message row is the
+// only write (a room's last seq is its newest message's, see sqlite_migrations.cc): every
+// step that can fail on bad input (an unknown room, a reused message id) fails before it
+// changed anything, or is that single statement, which SQLite rolls back alone (a repeated
+// cid changes nothing).
 result<append_result> sqlite_store::append_in_batch(const append_request& req) {
   db& c = *writer_;
-  auto last_seq = [&]() -> result<std::optional<std::int64_t>> {
-    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT last_seq FROM rooms WHERE id = ?1"));
-    q.bind(1, req.room);
-    BOOST_OUTCOME_TRY(auto row, q.step());
-    if (!row) return std::optional<std::int64_t>{};
-    return std::optional<std::int64_t>{q.column_int(0)};
-  };
-  BOOST_OUTCOME_TRY(auto last, last_seq());
+  BOOST_OUTCOME_TRY(auto last, last_seq_of(c, req.room));
   if (!last) {
     if (!ids::is_direct(req.room)) return make_error_code(errc::not_found);
     BOOST_OUTCOME_TRY(create_direct(c, req.room, req.ts));
-    BOOST_OUTCOME_TRY(last, last_seq());
+    BOOST_OUTCOME_TRY(last, last_seq_of(c, req.room));
     if (!last) return make_error_code(errc::internal);
   }
   const std::int64_t seq = *last + 1;
@@ -144,16 +137,6 @@ result<append_result> sqlite_store::append_in_batch(const append_request& req) {
     r.msg = message{req.room, q.column_int(0),  q.column_text(1), req.sender,
                     req.cid,  q.column_text(2), q.column_int(3)};
     return r;
-  }
-
-  auto bump = [&]() -> result<void> {
-    BOOST_OUTCOME_TRY(auto up, c.prepare("UPDATE rooms SET last_seq = ?2 WHERE id = ?1"));
-    up.bind(1, req.room).bind(2, seq);
-    return up.run();
-  };
-  if (auto r = bump(); !r) {
-    if (c.in_transaction()) (void)c.run("ROLLBACK");  // the message row went in: undo all
-    return r.error();
   }
 
   append_result r;

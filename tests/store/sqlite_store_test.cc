@@ -15,6 +15,7 @@
 #include <string>
 
 #include "base/ids.h"
+#include "store/sqlite_migrations.h"
 #include "store/store.h"
 #include "store/store_test_backends.h"
 
@@ -95,8 +96,9 @@ TEST_F(sqlite_store_test, threads_are_named) {
 TEST_F(sqlite_store_test, schema_version_recorded_once) {
   { ASSERT_TRUE(open()); }
   { ASSERT_TRUE(open()); }  // a second open applies nothing
-  EXPECT_EQ(raw("SELECT max(version) FROM schema_version"), "2");
-  EXPECT_EQ(raw("SELECT count(*) FROM schema_version"), "2");
+  const auto latest = std::to_string(sqlite::latest_version());
+  EXPECT_EQ(raw("SELECT max(version) FROM schema_version"), latest);
+  EXPECT_EQ(raw("SELECT count(*) FROM schema_version"), latest);
   EXPECT_EQ(raw("SELECT count(*) FROM sqlite_master WHERE name = 'members_by_user'"), "1");
 }
 
@@ -108,6 +110,88 @@ TEST_F(sqlite_store_test, newer_schema_is_refused) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error(), errc::invalid);
   EXPECT_NE(why.find("newer"), std::string::npos) << why;
+}
+
+// Migration 3 (a room's last seq read from its newest message, no longer stored): a database
+// written by an earlier version keeps every room's seq, and appends go on from it.
+TEST_F(sqlite_store_test, upgrade_keeps_each_rooms_last_seq) {
+  fs::create_directories(fs::path(path_).parent_path());
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &h), SQLITE_OK);
+    std::string sql =
+        "CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at INTEGER NOT NULL);";
+    for (const auto& m : sqlite::migrations()) {
+      if (m.version > 2) break;
+      sql += m.sql;
+      sql += "INSERT INTO schema_version VALUES (" + std::to_string(m.version) + ", 'v', 0);";
+    }
+    sql +=
+        "INSERT INTO rooms(id, kind, name, created_by, created_at, last_seq) VALUES"
+        " ('g:r', 'group', 'R', 'alice', 1, 2), ('g:empty', 'group', 'E', 'alice', 1, 0),"
+        " ('dm:alice:bob', 'direct', '', '', 1, 1);"
+        "INSERT INTO members(room, user, joined_at, read_seq) VALUES ('g:r', 'alice', 1, 1),"
+        " ('g:empty', 'alice', 1, 0), ('dm:alice:bob', 'alice', 1, 0), ('dm:alice:bob', 'bob', 1, "
+        "0);"
+        "INSERT INTO messages(room, seq, id, sender, cid, text, ts) VALUES"
+        " ('g:r', 1, '01A', 'alice', 'c1', 'one', 1), ('g:r', 2, '01B', 'alice', 'c2', 'two', 2),"
+        " ('dm:alice:bob', 1, '01C', 'bob', NULL, 'hi', 3);";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(h);
+  }
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(raw("SELECT max(version) FROM schema_version"), "3");
+  EXPECT_EQ(raw("SELECT count(*) FROM pragma_table_info('rooms') WHERE name = 'last_seq'"), "0");
+  auto& st = *s.value();
+  auto last_seq = [&](const std::string& room) -> std::int64_t {
+    auto r = st.get_room(room);
+    EXPECT_TRUE(r) << room << ": " << r.error().message();
+    return r ? r.value().last_seq : -1;
+  };
+  EXPECT_EQ(last_seq("g:r"), 2);
+  EXPECT_EQ(last_seq("g:empty"), 0);
+  EXPECT_EQ(last_seq("dm:alice:bob"), 1);
+  auto rooms = st.rooms_of("alice");
+  ASSERT_TRUE(rooms) << rooms.error().message();
+  ASSERT_EQ(rooms.value().size(), 3u);  // g:empty too: a group room is listed without messages
+  EXPECT_EQ(rooms.value()[0].id, "dm:alice:bob");
+  EXPECT_EQ(rooms.value()[0].last_seq, 1);
+  EXPECT_EQ(rooms.value()[2].id, "g:r");
+  EXPECT_EQ(rooms.value()[2].last_seq, 2);
+  EXPECT_EQ(rooms.value()[2].read_seq, 1);
+
+  auto append = [&](const std::string& room, const std::string& sender,
+                    const char* cid) -> append_result {
+    append_request r;
+    r.room = room;
+    r.sender = sender;
+    r.id = ids::new_message_id(10);
+    if (cid) r.cid = cid;
+    r.text = "after";
+    r.ts = 10;
+    std::promise<result<append_result>> p;
+    st.append(r, [&](result<append_result> a) { p.set_value(std::move(a)); });
+    auto got = p.get_future().get();
+    EXPECT_TRUE(got) << room << ": " << got.error().message();
+    return got ? got.value() : append_result{};
+  };
+  EXPECT_EQ(append("g:r", "alice", "c3").msg.seq, 3);
+  auto again = append("g:r", "alice", "c2");  // a cid stored before the upgrade
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.msg.seq, 2);
+  EXPECT_EQ(again.msg.text, "two");
+  EXPECT_EQ(append("g:empty", "alice", nullptr).msg.seq, 1);
+  EXPECT_EQ(append("dm:alice:bob", "alice", nullptr).msg.seq, 2);
+  auto j = st.join("g:r", "alice", 0, 10);
+  ASSERT_TRUE(j) << j.error().message();
+  EXPECT_EQ(j.value().last_seq, 3);
+  EXPECT_EQ(j.value().replay.messages.size(), 3u);
+  auto read = st.set_read("g:r", "alice", 99);
+  ASSERT_TRUE(read) << read.error().message();
+  EXPECT_EQ(read.value(), 3);
 }
 
 TEST_F(sqlite_store_test, urls) {
