@@ -24,9 +24,14 @@ constexpr int k_busy_timeout_ms = 5000;
 // b-tree pages of the append path.
 constexpr const char* k_read_pragmas = "PRAGMA mmap_size = 1073741824;";
 constexpr const char* k_writer_cache = "PRAGMA cache_size = -65536;";  // KiB: 64 MiB
-// The WAL size (pages) at which the writer checkpoints by itself: a bound for when the
-// checkpointer cannot keep up, not the usual path.
-constexpr int k_wal_cap_pages = 16384;
+// The WAL size (pages, 256 MiB) at which the writer checkpoints by itself. Under steady
+// writes this is what starts the WAL over (the checkpointer never finds it wholly copied
+// with the writer idle, which SQLite needs for that), and the writer's checkpoint stalls
+// every commit behind its database fsync (10-28 ms here): the larger the bound, the rarer
+// the stall (it costs the same: the checkpointer copied all but the last 200 ms). 64 MiB
+// stalled ~1.4 times a second at 15,000 dm sends/s (docs/benchmarks.md). The WAL file
+// keeps its largest size until the store closes; a crash recovery reads all of it.
+constexpr int k_wal_cap_pages = 65536;
 constexpr auto k_checkpoint_interval = std::chrono::milliseconds(200);
 
 constexpr std::string_view k_message_columns = "seq, id, sender, cid, text, ts";

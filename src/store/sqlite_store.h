@@ -15,7 +15,8 @@
 // append of the batch fails with `unavailable`.
 //
 // Checkpoints: the writer connection never checkpoints on its own below a large WAL
-// (wal_autocheckpoint = k_wal_cap_pages, the bound); a checkpointer thread with its own
+// (wal_autocheckpoint = k_wal_cap_pages, 256 MiB: under steady writes the only point at
+// which the WAL starts over, see sqlite_store.cc); a checkpointer thread with its own
 // connection runs a PASSIVE checkpoint every k_checkpoint_interval when something was
 // committed, so that copying WAL pages into the database file (and its fsync) stays off
 // the commit path and each hot page is copied once per interval, not once per 1,000 pages.
