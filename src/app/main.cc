@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
   nopts.send_queue_messages = cfg->send_queue_messages;
   nopts.ping_interval_s = cfg->ping_interval_s;
   nopts.idle_timeout_s = cfg->idle_timeout_s;
+  nopts.io_uring = !cfg->no_io_uring;
   nopts.dev = cfg->dev;
   nopts.dev_secret = dev_secret;
   nopts.web_root = cfg->web_root.empty() ? PARLEY_DEFAULT_WEB_ROOT : cfg->web_root;

@@ -301,6 +301,11 @@ const std::vector<option>& options() {
     add("threads", "N", "I/O threads (0: number of cores)", num(d.threads),
         integer(&config::threads, 0, 1024, "an integer 0..1024"));
     add(
+        "no-io-uring", "",
+        "one send() per socket write, not the writes of a round batched through io_uring", "",
+        [](config& c, const raw& r, const std::string& w) { c.no_io_uring = to_bool(r, w); },
+        shape::flag);
+    add(
         "dev", "", "development mode: random JWT secret if none, POST /api/dev/token", "",
         [](config& c, const raw& r, const std::string& w) { c.dev = to_bool(r, w); }, shape::flag);
     add("web-root", "DIR", "directory of the web page (default: compiled in)", "",

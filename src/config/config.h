@@ -21,8 +21,9 @@ struct config {
   std::optional<std::string> jwt_issuer;
   std::optional<std::string> jwt_audience;
   std::int64_t jwt_skew_ms = 30'000;
-  std::string node_id;  // default: "<hostname>:<port>" (filled by parleyd once bound)
-  int threads = 0;      // 0: number of cores
+  std::string node_id;       // default: "<hostname>:<port>" (filled by parleyd once bound)
+  int threads = 0;           // 0: number of cores
+  bool no_io_uring = false;  // one send() per socket write instead of a batch (send_batch.h)
   bool dev = false;
   std::string web_root;  // directory of the web page; empty: compiled-in default
   // limits

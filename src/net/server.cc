@@ -26,7 +26,9 @@ struct server::impl {
   bool stopped = false;
 
   explicit impl(server_options opts)
-      : ioc(std::max(1, opts.threads)), state(std::make_shared<shared_state>(std::move(opts))) {}
+      : ioc(std::max(1, opts.threads)), state(std::make_shared<shared_state>(std::move(opts))) {
+    state->sends = std::make_unique<send_batch>(ioc, state->opts.io_uring);
+  }
 
   void do_accept() {
     acceptor.async_accept(asio::make_strand(ioc),
@@ -103,6 +105,8 @@ void server::shutdown() {
   for (auto& t : impl_->threads)
     if (t.joinable()) t.join();
   impl_->threads.clear();
+  // A flush the stopped threads did not run holds sessions (which hold the state).
+  st.sends->drop();
 }
 
 }  // namespace parley::net

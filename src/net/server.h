@@ -31,6 +31,9 @@ struct server_options {
   std::string web_root;    // directory served at /
   std::string node_id;
   std::int64_t jwt_skew_ms = 30'000;
+  // Socket writes of one round of the event loop in one io_uring submit (send_batch.h);
+  // false, or no io_uring here: one send() each.
+  bool io_uring = true;
 };
 
 class server {

@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "net/send_batch.h"
 #include "net/server.h"
 
 namespace parley::net {
@@ -25,6 +26,7 @@ struct shared_state {
   std::function<std::string()> bus_state = [] { return std::string("local"); };  // /readyz
   std::mutex mu;
   std::unordered_map<const websocket_session*, std::weak_ptr<websocket_session>> sessions;
+  std::unique_ptr<send_batch> sends;  // set by the server before it accepts
 
   explicit shared_state(server_options o) : opts(std::move(o)) {}
   void add(const std::shared_ptr<websocket_session>& s);

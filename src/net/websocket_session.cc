@@ -376,12 +376,31 @@ class websocket_session final : public chat::emitter,
     }
   }
 
+  // The write goes out with the other sessions' writes of this round, in one system call
+  // (send_batch.h); what the socket does not take at once follows as an ordinary write.
   void start_write() {
     if (finished_) return;
     inflight_.swap(pending_);
     pending_.clear();
+    in_batch_ = true;
+    state_->sends->send(socket_.native_handle(), inflight_.data(), inflight_.size(),
+                        socket_.get_executor(),
+                        [self = shared_from_this()](ssize_t n) { self->on_batch_sent(n); });
+  }
+
+  void on_batch_sent(ssize_t n) {
+    in_batch_ = false;
+    if (close_after_batch_) {
+      beast::error_code ignored;
+      socket_.close(ignored);
+    }
+    if (!socket_.is_open()) return on_write(asio::error::operation_aborted);
+    if (n < 0 && n != -EAGAIN && n != -EWOULDBLOCK)
+      return on_write(beast::error_code(static_cast<int>(-n), boost::system::system_category()));
+    auto sent = static_cast<std::size_t>(std::max<ssize_t>(n, 0));
+    if (sent >= inflight_.size()) return on_write({});
     asio::async_write(
-        socket_, asio::buffer(inflight_),
+        socket_, asio::buffer(inflight_.data() + sent, inflight_.size() - sent),
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
   }
 
@@ -410,7 +429,19 @@ class websocket_session final : public chat::emitter,
   void hard_close() {
     beast::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);  // the pending wait completes with an error: finish()
+    close_socket();  // the pending wait completes (with an error, or end of stream): finish()
+  }
+
+  // A descriptor in a send batch stays open (not closed, so not reused by another
+  // connection) until the batch is through with it: on_batch_sent() closes it then.
+  void close_socket() {
+    beast::error_code ignored;
+    if (in_batch_) {
+      socket_.shutdown(tcp::socket::shutdown_both, ignored);
+      close_after_batch_ = true;
+      return;
+    }
+    socket_.close(ignored);
   }
 
   void finish() {
@@ -421,8 +452,7 @@ class websocket_session final : public chat::emitter,
     if (conn_) conn_->stop();
     state_->remove(this);
     queue_.clear();
-    beast::error_code ignored;
-    socket_.close(ignored);
+    close_socket();
   }
 
   std::shared_ptr<shared_state> state_;
@@ -441,7 +471,9 @@ class websocket_session final : public chat::emitter,
   ws::opcode message_op_ = ws::opcode::text;
   bool in_message_ = false;
   bool writing_ = false;
-  bool closing_ = false;  // a close frame is queued or sent
+  bool in_batch_ = false;           // inflight_ is in a send batch (send_batch.h)
+  bool close_after_batch_ = false;  // close_socket() waits for the batch
+  bool closing_ = false;            // a close frame is queued or sent
   bool close_sent_ = false;
   bool got_close_ = false;  // the peer's close frame arrived (or input is unusable)
   bool discard_input_ = false;

@@ -342,6 +342,15 @@ TEST_F(ConfigTest, DevFlagForms) {
   EXPECT_EQ(error_of({}), "PARLEY_DEV: expected true or false, got 'maybe'");
 }
 
+// Socket writes batched through io_uring unless turned off (net/send_batch.h).
+TEST_F(ConfigTest, NoIoUringFlag) {
+  EXPECT_FALSE(run({"--jwt-secret", "s"}).no_io_uring);
+  EXPECT_TRUE(run({"--jwt-secret", "s", "--no-io-uring"}).no_io_uring);
+  env("PARLEY_NO_IO_URING", "1");
+  EXPECT_TRUE(run({"--jwt-secret", "s"}).no_io_uring);
+  EXPECT_FALSE(run({"--jwt-secret", "s", "--no-io-uring=false"}).no_io_uring);
+}
+
 TEST_F(ConfigTest, JwtPublicKeyFile) {
   auto pem = file("k.pem", "PEM BYTES\n");
   config c = run({"--jwt-public-key", pem});
