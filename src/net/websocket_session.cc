@@ -395,7 +395,8 @@ class websocket_session final : public chat::emitter,
       socket_.close(ignored);
     }
     if (!socket_.is_open()) return on_write(asio::error::operation_aborted);
-    if (n < 0 && n != -EAGAIN && n != -EWOULDBLOCK)
+    // Nothing taken for now (-EAGAIN, or an interrupted call): the ordinary write retries.
+    if (n < 0 && n != -EAGAIN && n != -EWOULDBLOCK && n != -EINTR)
       return on_write(beast::error_code(static_cast<int>(-n), boost::system::system_category()));
     auto sent = static_cast<std::size_t>(std::max<ssize_t>(n, 0));
     if (sent >= inflight_.size()) return on_write({});
