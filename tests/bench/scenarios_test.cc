@@ -157,6 +157,14 @@ TEST_P(bench_scenarios, runs_clean) {
   EXPECT_GE(number(cpu, "seconds"), 0) << out;
   EXPECT_GE(number(cpu, "wall_s"), 0.5) << out;
   EXPECT_LE(number(cpu, "wall_s"), 3) << out;
+  // The generator's own CPU time over the same window (always measured; an idle
+  // generator may use less than the 10 ms the kernel counts in).
+  ASSERT_TRUE(doc.contains("bench_cpu")) << out;
+  const auto& own = obj(doc, "bench_cpu");
+  EXPECT_GE(number(own, "seconds"), 0) << out;
+  EXPECT_GE(number(own, "wall_s"), 0.5) << out;
+  EXPECT_LE(number(own, "wall_s"), 3) << out;
+  if (c.scenario != "idle") EXPECT_GT(number(own, "seconds"), 0) << out;
   if (c.scenario == "idle") {
     EXPECT_TRUE(doc.contains("server_rss_kb")) << out;
   } else if (c.scenario == "connect") {

@@ -254,13 +254,18 @@ int run_bench(options& o) {
 
   // Warm-up and measure, with the live line once a second (and a stop at `begin` for the
   // server's CPU time).
-  std::optional<double> cpu_begin;
-  std::int64_t cpu_begin_us = 0;
+  std::optional<double> cpu_begin, self_cpu_begin;
+  std::int64_t cpu_begin_us = 0, self_cpu_begin_us = 0;
+  const std::int64_t self_pid = ::getpid();
   for (;;) {
     std::int64_t t = now_us();
     if (o.server_pid > 0 && !cpu_begin && t >= begin) {
       cpu_begin = cpu_seconds(o.server_pid);
       cpu_begin_us = t;
+    }
+    if (!self_cpu_begin && t >= begin) {
+      self_cpu_begin = cpu_seconds(self_pid);
+      self_cpu_begin_us = t;
     }
     if (t >= end) break;
     std::int64_t next = std::min(end, t + 1'000'000);
@@ -268,6 +273,10 @@ int run_bench(options& o) {
     std::this_thread::sleep_until(at_us(next));
     progress.update(st, now_us() < begin ? "warm-up" : "measure",
                     static_cast<double>(now_us() - t0) / 1e6);
+  }
+  if (auto self_end = cpu_seconds(self_pid); self_end && self_cpu_begin) {
+    result.bench_cpu_s = *self_end - *self_cpu_begin;
+    result.bench_cpu_wall_s = static_cast<double>(now_us() - self_cpu_begin_us) / 1e6;
   }
   if (o.server_pid > 0) {
     result.rss_after_kb = vm_rss_kb(o.server_pid);

@@ -105,6 +105,11 @@ void print_summary(std::ostream& out, const run_result& r) {
                   d ? *r.server_cpu_s * 1e6 / static_cast<double>(d) : 0.0);
     out << line;
   }
+  if (r.bench_cpu_s && r.bench_cpu_wall_s > 0) {
+    std::snprintf(line, sizeof line, "  generator CPU    %.2f cores (this process)\n",
+                  *r.bench_cpu_s / r.bench_cpu_wall_s);
+    out << line;
+  }
   std::snprintf(line, sizeof line, "  %-16s %10s %10s %10s %10s %10s %10s\n", "latency (ms)", "p50",
                 "p90", "p99", "p99.9", "max", "count");
   out << line;
@@ -212,6 +217,15 @@ bool write_json(const std::string& path, const run_result& r, std::string* why) 
         {"cores", r.server_cpu_wall_s > 0 ? *r.server_cpu_s / r.server_cpu_wall_s : 0.0},
         {"us_per_delivery", per(st.deliveries.load())},
         {"us_per_acked_send", per(st.acked_sends.load())}};
+  }
+  if (r.bench_cpu_s) {
+    auto d = st.deliveries.load();
+    doc["bench_cpu"] = {
+        {"seconds", *r.bench_cpu_s},
+        {"wall_s", r.bench_cpu_wall_s},
+        {"cores", r.bench_cpu_wall_s > 0 ? *r.bench_cpu_s / r.bench_cpu_wall_s : 0.0},
+        {"us_per_delivery",
+         d ? json::value(*r.bench_cpu_s * 1e6 / static_cast<double>(d)) : json::value(nullptr)}};
   }
   std::ofstream f(path, std::ios::trunc);
   if (!f) {

@@ -21,6 +21,10 @@ struct run_result {
   std::optional<std::int64_t> rss_after_kb;   // ... with every connection up
   std::optional<double> server_cpu_s;         // --server-pid: its CPU time in the measure window
   double server_cpu_wall_s = 0;               // ... over this much wall-clock time
+  // The generator's own CPU time in the measure window: near one core per thread, it is
+  // what limits the run, not the server.
+  std::optional<double> bench_cpu_s;
+  double bench_cpu_wall_s = 0;
   std::uint64_t correctness_failures() const;
 };
 
