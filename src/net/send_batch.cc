@@ -98,23 +98,14 @@ class ring {
     char buf[4096] = {};
     while (::send(sv[0], buf, sizeof buf, k_send_flags) > 0) {
     }
-    struct probe {
-      int fd;
-      const char* data;
-      std::size_t size;
-    } pr{sv[0], buf, sizeof buf};
-    ssize_t res = 0;
     bool fine = false;
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    if (sqe) {
-      io_uring_prep_send(sqe, pr.fd, pr.data, pr.size, k_send_flags);
-      io_uring_sqe_set_data64(sqe, 0);
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) {
+      io_uring_prep_send(sqe, sv[0], buf, sizeof buf, k_send_flags);
       if (io_uring_submit(&ring_) == 1) {
         io_uring_cqe* cqe = nullptr;
         if (io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe) {
-          res = cqe->res;
+          fine = cqe->res == -EAGAIN || cqe->res == -EWOULDBLOCK;
           io_uring_cqe_seen(&ring_, cqe);
-          fine = res == -EAGAIN || res == -EWOULDBLOCK;
         }
       }
     }

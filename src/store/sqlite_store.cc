@@ -498,8 +498,7 @@ result<page> sqlite_store::history(const std::string& room_id, std::optional<std
                                    int limit) {
   limit = clamp_limit(limit);
   return read_txn([&](db& c) -> result<page> {
-    BOOST_OUTCOME_TRY(auto exists, last_seq_of(c, room_id));
-    if (!exists) return make_error_code(errc::not_found);
+    BOOST_OUTCOME_TRY(kind_of(c, room_id));  // not_found for an unknown room
     BOOST_OUTCOME_TRY(auto rows, newest_before(c, room_id, history_bound(before), limit + 1));
     return finish_page_desc(std::move(rows), limit);
   });
@@ -508,8 +507,7 @@ result<page> sqlite_store::history(const std::string& room_id, std::optional<std
 result<page> sqlite_store::after(const std::string& room_id, std::int64_t after, int limit) {
   limit = clamp_limit(limit);
   return read_txn([&](db& c) -> result<page> {
-    BOOST_OUTCOME_TRY(auto exists, last_seq_of(c, room_id));
-    if (!exists) return make_error_code(errc::not_found);
+    BOOST_OUTCOME_TRY(kind_of(c, room_id));  // not_found for an unknown room
     BOOST_OUTCOME_TRY(auto rows, oldest_after(c, room_id, after, limit + 1));
     return finish_page_asc(std::move(rows), limit);
   });
@@ -519,8 +517,7 @@ result<std::vector<message>> sqlite_store::range(const std::string& room_id, std
                                                  std::int64_t last) {
   first = clamp_range_first(first);
   return read_txn([&](db& c) -> result<std::vector<message>> {
-    BOOST_OUTCOME_TRY(auto exists, last_seq_of(c, room_id));
-    if (!exists) return make_error_code(errc::not_found);
+    BOOST_OUTCOME_TRY(kind_of(c, room_id));  // not_found for an unknown room
     if (last < first) return std::vector<message>{};
     static const std::string sql = std::string("SELECT ") + std::string(k_message_columns) +
                                    " FROM messages WHERE room = ?1 AND seq BETWEEN ?2 AND ?3"

@@ -64,6 +64,27 @@ std::optional<double> cpu_seconds(std::int64_t pid) {
   return (utime + stime) / ticks;
 }
 
+// A process's CPU time from start() to stop().
+class cpu_window {
+ public:
+  explicit cpu_window(std::int64_t pid) : pid_(pid) {}
+  bool started() const { return begin_.has_value(); }
+  void start(std::int64_t t_us) {
+    begin_ = cpu_seconds(pid_);
+    begin_us_ = t_us;
+  }
+  std::optional<run_result::cpu_time> stop(std::int64_t t_us) const {
+    auto end = cpu_seconds(pid_);
+    if (!begin_ || !end) return std::nullopt;
+    return run_result::cpu_time{*end - *begin_, static_cast<double>(t_us - begin_us_) / 1e6};
+  }
+
+ private:
+  std::int64_t pid_;
+  std::optional<double> begin_;
+  std::int64_t begin_us_ = 0;
+};
+
 // Raises RLIMIT_NOFILE to the hard limit (and the hard limit to `needed` when allowed); the
 // error message when `needed` does not fit.
 std::optional<std::string> raise_fd_limit(rlim_t needed) {
@@ -254,18 +275,12 @@ int run_bench(options& o) {
 
   // Warm-up and measure, with the live line once a second (and a stop at `begin` for the
   // server's CPU time).
-  std::optional<double> cpu_begin, self_cpu_begin;
-  std::int64_t cpu_begin_us = 0, self_cpu_begin_us = 0;
-  const std::int64_t self_pid = ::getpid();
+  cpu_window server_cpu(o.server_pid), self_cpu(::getpid());
   for (;;) {
     std::int64_t t = now_us();
-    if (o.server_pid > 0 && !cpu_begin && t >= begin) {
-      cpu_begin = cpu_seconds(o.server_pid);
-      cpu_begin_us = t;
-    }
-    if (!self_cpu_begin && t >= begin) {
-      self_cpu_begin = cpu_seconds(self_pid);
-      self_cpu_begin_us = t;
+    if (!self_cpu.started() && t >= begin) {
+      if (o.server_pid > 0) server_cpu.start(t);
+      self_cpu.start(t);
     }
     if (t >= end) break;
     std::int64_t next = std::min(end, t + 1'000'000);
@@ -274,17 +289,10 @@ int run_bench(options& o) {
     progress.update(st, now_us() < begin ? "warm-up" : "measure",
                     static_cast<double>(now_us() - t0) / 1e6);
   }
-  if (auto self_end = cpu_seconds(self_pid); self_end && self_cpu_begin) {
-    result.bench_cpu_s = *self_end - *self_cpu_begin;
-    result.bench_cpu_wall_s = static_cast<double>(now_us() - self_cpu_begin_us) / 1e6;
-  }
+  result.bench_cpu = self_cpu.stop(now_us());
   if (o.server_pid > 0) {
     result.rss_after_kb = vm_rss_kb(o.server_pid);
-    auto cpu_end = cpu_seconds(o.server_pid);
-    if (cpu_begin && cpu_end) {
-      result.server_cpu_s = *cpu_end - *cpu_begin;
-      result.server_cpu_wall_s = static_cast<double>(now_us() - cpu_begin_us) / 1e6;
-    }
+    result.server_cpu = server_cpu.stop(now_us());
   }
 
   // Drain: wait for what is still in flight, so the correctness check sees it.

@@ -11,6 +11,19 @@ namespace json = boost::json;
 
 double ms(std::uint64_t us) { return static_cast<double>(us) / 1000.0; }
 
+// Per unit of work too: steadier than latency on a shared machine (docs/benchmarks.md).
+json::object cpu_json(const run_result::cpu_time& c, const stats& st) {
+  auto per = [&](std::uint64_t n) -> json::value {
+    if (n == 0) return nullptr;
+    return c.seconds * 1e6 / static_cast<double>(n);
+  };
+  return {{"seconds", c.seconds},
+          {"wall_s", c.wall_s},
+          {"cores", c.cores()},
+          {"us_per_delivery", per(st.deliveries.load())},
+          {"us_per_acked_send", per(st.acked_sends.load())}};
+}
+
 json::object latency_json(const histogram& h) {
   return {{"count", h.count()},
           {"p50", ms(h.percentile(50))},
@@ -98,16 +111,16 @@ void print_summary(std::ostream& out, const run_result& r) {
                   static_cast<double>(*r.rss_after_kb - *r.rss_before_kb) / static_cast<double>(n));
     out << line;
   }
-  if (r.server_cpu_s && r.server_cpu_wall_s > 0) {
+  if (r.server_cpu && r.server_cpu->wall_s > 0) {
     auto d = st.deliveries.load();
     std::snprintf(line, sizeof line, "  server CPU       %.2f cores, %.2f us per delivery\n",
-                  *r.server_cpu_s / r.server_cpu_wall_s,
-                  d ? *r.server_cpu_s * 1e6 / static_cast<double>(d) : 0.0);
+                  r.server_cpu->cores(),
+                  d ? r.server_cpu->seconds * 1e6 / static_cast<double>(d) : 0.0);
     out << line;
   }
-  if (r.bench_cpu_s && r.bench_cpu_wall_s > 0) {
+  if (r.bench_cpu && r.bench_cpu->wall_s > 0) {
     std::snprintf(line, sizeof line, "  generator CPU    %.2f cores (this process)\n",
-                  *r.bench_cpu_s / r.bench_cpu_wall_s);
+                  r.bench_cpu->cores());
     out << line;
   }
   std::snprintf(line, sizeof line, "  %-16s %10s %10s %10s %10s %10s %10s\n", "latency (ms)", "p50",
@@ -205,28 +218,8 @@ bool write_json(const std::string& path, const run_result& r, std::string* why) 
         {"per_connection",
          static_cast<double>(*r.rss_after_kb - *r.rss_before_kb) / static_cast<double>(n)}};
   }
-  if (r.server_cpu_s) {
-    // Per unit of work: steadier than latency on a shared machine (docs/benchmarks.md).
-    auto per = [&](std::uint64_t n) -> json::value {
-      if (n == 0) return nullptr;
-      return *r.server_cpu_s * 1e6 / static_cast<double>(n);
-    };
-    doc["server_cpu"] = {
-        {"seconds", *r.server_cpu_s},
-        {"wall_s", r.server_cpu_wall_s},
-        {"cores", r.server_cpu_wall_s > 0 ? *r.server_cpu_s / r.server_cpu_wall_s : 0.0},
-        {"us_per_delivery", per(st.deliveries.load())},
-        {"us_per_acked_send", per(st.acked_sends.load())}};
-  }
-  if (r.bench_cpu_s) {
-    auto d = st.deliveries.load();
-    doc["bench_cpu"] = {
-        {"seconds", *r.bench_cpu_s},
-        {"wall_s", r.bench_cpu_wall_s},
-        {"cores", r.bench_cpu_wall_s > 0 ? *r.bench_cpu_s / r.bench_cpu_wall_s : 0.0},
-        {"us_per_delivery",
-         d ? json::value(*r.bench_cpu_s * 1e6 / static_cast<double>(d)) : json::value(nullptr)}};
-  }
+  if (r.server_cpu) doc["server_cpu"] = cpu_json(*r.server_cpu, st);
+  if (r.bench_cpu) doc["bench_cpu"] = cpu_json(*r.bench_cpu, st);
   std::ofstream f(path, std::ios::trunc);
   if (!f) {
     *why = "cannot write " + path;

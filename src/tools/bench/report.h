@@ -19,12 +19,15 @@ struct run_result {
   double measured_s = 0;                      // length of the measure window
   std::optional<std::int64_t> rss_before_kb;  // --server-pid: VmRSS before connecting
   std::optional<std::int64_t> rss_after_kb;   // ... with every connection up
-  std::optional<double> server_cpu_s;         // --server-pid: its CPU time in the measure window
-  double server_cpu_wall_s = 0;               // ... over this much wall-clock time
-  // The generator's own CPU time in the measure window: near one core per thread, it is
-  // what limits the run, not the server.
-  std::optional<double> bench_cpu_s;
-  double bench_cpu_wall_s = 0;
+  // CPU time (user + system) over the measure window, and that window's wall-clock length.
+  struct cpu_time {
+    double seconds = 0;
+    double wall_s = 0;
+    double cores() const { return wall_s > 0 ? seconds / wall_s : 0.0; }
+  };
+  std::optional<cpu_time> server_cpu;  // --server-pid
+  // The generator's own: near one core per thread, it is what limits the run, not the server.
+  std::optional<cpu_time> bench_cpu;
   std::uint64_t correctness_failures() const;
 };
 
