@@ -1,5 +1,6 @@
 #pragma once
-// ws_codec: the server side of RFC 6455 framing, without I/O.
+// ws_codec: RFC 6455 framing, without I/O: the server side for parleyd, and the few client
+// pieces the load generator (`parley bench`) reads and writes frames with.
 //
 // parleyd speaks WebSocket through this codec and its own session (websocket_session.cc)
 // rather than Beast's websocket::stream: Beast's stream keeps ~2.7 kB of state per
@@ -29,12 +30,12 @@ enum class opcode : std::uint8_t {
 
 constexpr bool is_control(opcode op) noexcept { return static_cast<std::uint8_t>(op) >= 8; }
 
-// The header of one client frame.
+// The header of one frame.
 struct frame_header {
   bool fin = false;
   opcode op = opcode::text;
   std::uint64_t length = 0;  // payload bytes
-  std::uint32_t mask = 0;    // the masking key, bytes in wire order
+  std::uint32_t mask = 0;    // the masking key, bytes in wire order (0: a server frame)
   std::size_t size = 0;      // header bytes (2 to 14)
 };
 
@@ -50,11 +51,23 @@ enum class parse_status {
 parse_status parse_client_header(std::span<const std::uint8_t> data, std::uint64_t max_payload,
                                  frame_header& h) noexcept;
 
+// The client side: parses the header of a server frame (never masked: a masked one is a
+// protocol_error, as is everything parse_client_header refuses besides the mask).
+parse_status parse_server_header(std::span<const std::uint8_t> data, std::uint64_t max_payload,
+                                 frame_header& h) noexcept;
+
 // Unmasks `n` payload bytes in place (`mask` as in frame_header).
 void unmask(std::uint8_t* p, std::size_t n, std::uint32_t mask) noexcept;
 
 // Appends one complete server frame (FIN, unmasked) with `payload` to `out`.
 void append_frame(std::string& out, opcode op, std::string_view payload);
+
+// Appends one complete client frame (FIN, masked with `mask`: the payload is XORed).
+void append_masked_frame(std::string& out, opcode op, std::string_view payload, std::uint32_t mask);
+
+// A close frame's body: `code` (big-endian) and `reason`, cut as append_close cuts it; empty
+// for code 0.
+std::string close_body(std::uint16_t code, std::string_view reason);
 
 // Appends a close frame: `code` and `reason` (cut, at a UTF-8 character boundary, to the
 // 123 bytes a control frame allows);
@@ -72,6 +85,9 @@ bool valid_utf8(std::string_view text) noexcept;
 
 // The Sec-WebSocket-Accept value for a client's Sec-WebSocket-Key.
 std::string accept_key(std::string_view client_key);
+
+// A fresh random Sec-WebSocket-Key (a client's handshake).
+std::string make_client_key();
 
 // True for a Sec-WebSocket-Key as RFC 6455 4.1 requires: base64 of 16 bytes (24 chars).
 bool valid_client_key(std::string_view key) noexcept;

@@ -1,5 +1,6 @@
 // ws_codec: client frame headers (every length form and every refusal), unmasking, server
-// frames, close bodies, UTF-8 and the handshake's accept key.
+// frames, close bodies, UTF-8 and the handshake's accept key; the client side (server frame
+// headers, masked frames, a fresh key) that parley bench uses.
 #include "net/ws_codec.h"
 
 #include <gtest/gtest.h>
@@ -163,6 +164,68 @@ TEST(ws_codec, accept_key_and_client_key) {
   EXPECT_FALSE(valid_client_key("dGhlIHNhbXBsZSBub25jZQ="));
   EXPECT_FALSE(valid_client_key("dGhlIHNhbXBsZSBub25j!Q=="));
   EXPECT_FALSE(valid_client_key("dGhlIHNhbXBsZSBub25jZQAA"));
+}
+
+TEST(ws_codec, the_client_side_reads_server_frames_and_refuses_masked_ones) {
+  for (std::size_t n : {0u, 5u, 125u, 126u, 65535u, 65536u}) {
+    std::string out;
+    append_frame(out, opcode::text, std::string(n, 'z'));
+    const auto* d = reinterpret_cast<const std::uint8_t*>(out.data());
+    frame_header h;
+    ASSERT_EQ(parse_server_header({d, out.size()}, 1 << 20, h), parse_status::ok) << n;
+    EXPECT_TRUE(h.fin);
+    EXPECT_EQ(h.op, opcode::text);
+    EXPECT_EQ(h.length, n);
+    EXPECT_EQ(h.mask, 0u);
+    EXPECT_EQ(h.size + n, out.size());
+    // Cut anywhere inside the header: incomplete.
+    for (std::size_t k = 0; k < h.size; ++k)
+      EXPECT_EQ(parse_server_header({d, k}, 1 << 20, h), parse_status::incomplete) << n << " " << k;
+    // parleyd's parser refuses it (unmasked), as the client side refuses a masked frame.
+    EXPECT_EQ(parse_client_header({d, out.size()}, 1 << 20, h), parse_status::protocol_error);
+  }
+  frame_header h;
+  auto masked = header(0x81, 5, true);
+  EXPECT_EQ(parse_server_header(masked, 1 << 20, h), parse_status::protocol_error);
+  auto big = header(0x81, 2000, false);
+  EXPECT_EQ(parse_server_header(big, 1000, h), parse_status::too_big);
+  EXPECT_EQ(parse_server_header(header(0xC1, 5, false), 1 << 20, h), parse_status::protocol_error);
+}
+
+TEST(ws_codec, a_masked_client_frame_reads_back_through_the_server_parser) {
+  std::uint32_t mask;
+  const std::uint8_t key[4] = {0x12, 0x34, 0x56, 0x78};
+  std::memcpy(&mask, key, 4);
+  for (std::size_t n : {0u, 1u, 125u, 126u, 70000u}) {
+    std::string payload(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) payload[i] = static_cast<char>('a' + i % 26);
+    std::string out = "x";  // appends, keeps what was there
+    append_masked_frame(out, opcode::text, payload, mask);
+    auto* d = reinterpret_cast<std::uint8_t*>(out.data() + 1);
+    frame_header h;
+    ASSERT_EQ(parse_client_header({d, out.size() - 1}, 1 << 20, h), parse_status::ok) << n;
+    EXPECT_EQ(h.length, n);
+    EXPECT_EQ(h.mask, mask);
+    ASSERT_EQ(h.size + n, out.size() - 1);
+    if (n > 0) {
+      EXPECT_NE(out.substr(1 + h.size), payload);  // masked on the wire
+    }
+    unmask(d + h.size, n, h.mask);
+    EXPECT_EQ(out.substr(1 + h.size), payload) << n;
+  }
+  // A close frame's body: the code big-endian, then the reason; none for code 0.
+  EXPECT_EQ(close_body(1000, "bye"), std::string("\x03\xe8"
+                                                 "bye",
+                                                 5));
+  EXPECT_EQ(close_body(0, "ignored"), "");
+  EXPECT_EQ(close_body(4001, std::string(200, 'r')).size(), 125u);
+}
+
+TEST(ws_codec, make_client_key_is_a_valid_fresh_key) {
+  auto a = make_client_key(), b = make_client_key();
+  EXPECT_TRUE(valid_client_key(a)) << a;
+  EXPECT_TRUE(valid_client_key(b)) << b;
+  EXPECT_NE(a, b);
 }
 
 }  // namespace
