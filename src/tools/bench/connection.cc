@@ -59,6 +59,7 @@ struct link {
   bool in_message = false;  // a fragmented message is open
   std::string out;          // frames queued behind the write in flight
   std::size_t out_frames = 0;
+  std::size_t writing_frames = 0;
   std::string writing;  // the bytes of the write in flight
   bool write_busy = false;
   bool closed = false;  // the socket is closed, or will be when the write finishes
@@ -180,7 +181,8 @@ class connection_impl final : public connection {
     // Set-up (connect, upgrade, hello, joined) must finish within k_setup_timeout.
     deadline_.expires_after(k_setup_timeout);
     deadline_.async_wait([self = shared(), l = link_](error_code ec) {
-      if (ec || l != self->link_ || self->stopping_ || self->state_ == state::ready) return;
+      if (ec || l != self->link_ || l->closed || self->stopping_ || self->state_ == state::ready)
+        return;
       if (self->state_ != state::closing) return self->setup_failed("set-up timed out");
       // The connect scenario's close went unanswered: drop the socket, go on.
       close_link(*l);
@@ -302,7 +304,12 @@ class connection_impl final : public connection {
   }
 
   void protocol_failure(const std::string& why) {
-    if (state_ != state::ready && state_ != state::closing) return setup_failed(why);
+    if (state_ == state::closing) {  // the connect scenario's connection is done anyway
+      close_link(*link_);
+      if (plan_.cycle) do_connect();
+      return;
+    }
+    if (state_ != state::ready) return setup_failed(why);
     close_link(*link_);
     st_.lost.fetch_add(1, std::memory_order_relaxed);
     st_.add_error(why);
@@ -335,19 +342,21 @@ class connection_impl final : public connection {
       case ws::opcode::pong:
         return;
       case ws::opcode::close:
-        return on_close_frame(l, ws::parse_close(payload).code);
+        return on_close_frame(l, ws::parse_close(payload));
     }
   }
 
-  void on_close_frame(link& l, std::uint16_t code) {
-    if (state_ == state::closing) {  // the answer to the connect scenario's own close
-      close_link(l);
-      if (plan_.cycle) do_connect();
-      return;
-    }
-    // The server closes: answer (echoing its code), then close the socket.
+  void on_close_frame(link& l, const ws::close_info& ci) {
+    // The answer to the connect scenario's own close: read on until the server ends the
+    // TCP connection (on_lost reconnects), so that the server closes first and keeps the
+    // TIME_WAIT, as RFC 6455 7.1.1 asks (and as Beast's client did).
+    if (state_ == state::closing) return;
+    const std::uint16_t code = ci.code;
+    // The server closes: answer (echoing its code, or 1002 for an invalid close body),
+    // then close the socket.
     if (!l.close_after_write) {
-      queue_frame(ws::opcode::close, ws::close_body(code == 1005 ? 0 : code, {}));
+      std::uint16_t answer = ci.error ? ci.error : code == 1005 ? 0 : code;
+      queue_frame(ws::opcode::close, ws::close_body(answer, {}));
       l.close_after_write = true;
     }
     if (state_ != state::ready) {
@@ -373,12 +382,14 @@ class connection_impl final : public connection {
   void flush(const std::shared_ptr<link>& l) {
     l->writing.swap(l->out);
     l->out.clear();
+    l->writing_frames = l->out_frames;
     l->out_frames = 0;
     l->write_busy = true;
     net::async_write(l->sock, net::buffer(l->writing),
                      [self = shared(), l](error_code ec, std::size_t) {
                        l->write_busy = false;
                        l->writing.clear();
+                       l->writing_frames = 0;
                        if (ec) return;  // the read side reports it
                        bool current = l == self->link_ && !self->stopping_;
                        if (!l->out.empty() && (current || l->close_after_write))
@@ -391,6 +402,7 @@ class connection_impl final : public connection {
   }
 
   void on_frame(std::string_view text) {
+    if (state_ == state::closing) return;  // after our close: nothing more to count
     // The frame's JSON lives only in this call: a stack arena spares the allocator.
     unsigned char arena[4096];
     json::monotonic_resource mr(arena, sizeof arena);
@@ -452,6 +464,7 @@ class connection_impl final : public connection {
   }
 
   void setup_failed(const std::string& why) {
+    deadline_.cancel();  // reported once: a later timeout is not a second failure
     st_.add_error(why);
     if (link_) close_link(*link_);
     if (!setup_reported_) {
@@ -555,7 +568,7 @@ class connection_impl final : public connection {
       st_.offered_deliveries.fetch_add(static_cast<std::uint64_t>(plan_.room_size),
                                        std::memory_order_relaxed);
     }
-    if (link_->out_frames >= k_max_queue) {
+    if (link_->out_frames + link_->writing_frames >= k_max_queue) {
       st_.backlog_dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
