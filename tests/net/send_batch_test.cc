@@ -73,7 +73,9 @@ TEST_P(send_batch_test, every_write_of_a_round_arrives_whole) {
     EXPECT_EQ(got[i], static_cast<ssize_t>(data[i].size())) << i;
     EXPECT_EQ(read_exactly(pairs[i].client, data[i].size()), data[i]) << i;
   }
-  if (!GetParam()) EXPECT_FALSE(uring);
+  if (!GetParam()) {
+    EXPECT_FALSE(uring);
+  }
   std::printf("io_uring %s\n", uring ? "in use" : "not in use");
 }
 
