@@ -143,10 +143,10 @@ void BM_router_fanout(benchmark::State& state) {
   fanout_counter counter;
   std::vector<std::shared_ptr<counting_emitter>> emitters;
   std::vector<std::shared_ptr<chat::connection>> conns;
-  std::vector<net::any_io_executor> strands;
+  std::vector<chat::connection::strand_type> strands;
   for (int i = 0; i < receivers; ++i) {
     emitters.push_back(std::make_shared<counting_emitter>(counter));
-    net::any_io_executor strand = net::make_strand(ioc);
+    auto strand = net::make_strand(ioc);
     strands.push_back(strand);
     conns.push_back(std::make_shared<chat::connection>(
         svc, strand, std::weak_ptr<chat::emitter>(emitters.back()), members[i],

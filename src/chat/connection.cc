@@ -53,7 +53,7 @@ std::optional<std::string> ref_of(const client_frame& f) {
 
 }  // namespace
 
-connection::connection(service& svc, asio::any_io_executor strand, std::weak_ptr<emitter> out,
+connection::connection(service& svc, strand_type strand, std::weak_ptr<emitter> out,
                        std::string user, std::string session, std::int64_t exp_ms)
     : svc_(svc),
       strand_(std::move(strand)),

@@ -12,8 +12,9 @@
 //
 // Threads: every member function except post_*() runs on the connection's strand (the
 // executor given at construction). post_*() may be called from any thread.
-#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/container/devector.hpp>
 #include <cstdint>
 #include <map>
@@ -50,8 +51,12 @@ enum class delivery { message, notify, ephemeral, added, removed };
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  connection(service& svc, boost::asio::any_io_executor strand, std::weak_ptr<emitter> out,
-             std::string user, std::string session, std::int64_t exp_ms);
+  // The connection's strand, typed: a post to it is per delivery, and through
+  // any_io_executor every post would copy and query the type-erased executor.
+  using strand_type = boost::asio::strand<boost::asio::io_context::executor_type>;
+
+  connection(service& svc, strand_type strand, std::weak_ptr<emitter> out, std::string user,
+             std::string session, std::int64_t exp_ms);
   ~connection();
 
   const std::string& user() const { return user_; }
@@ -109,7 +114,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void blocking(Work work, Then then);
 
   service& svc_;
-  boost::asio::any_io_executor strand_;
+  strand_type strand_;
   std::weak_ptr<emitter> out_;
   std::string user_;
   std::string session_;

@@ -14,6 +14,8 @@
 // frames of every record handled in the same round of the event loop go together. When
 // k_write_behind_bytes wait (the peer does not read), frames stay in the bounded queue,
 // where the send-queue limit applies (overflow: 1008).
+#include <spdlog/spdlog.h>
+
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -86,8 +88,15 @@ class websocket_session final : public chat::emitter,
     m.connections_total.fetch_add(1, std::memory_order_relaxed);
     state_->add(shared_from_this());
     auto session_id = ids::new_session_id();
-    conn_ = std::make_shared<chat::connection>(*state_->svc, socket_.get_executor(),
-                                               weak_from_this(), user_, session_id, exp_ms_);
+    // The socket's executor is the strand server.cc accepted it on (make_strand(ioc)).
+    const auto* strand = socket_.get_executor().target<chat::connection::strand_type>();
+    if (!strand) {
+      spdlog::error("websocket session: the socket's executor is not an io_context strand");
+      close(1011, "internal error");
+      return wait_readable();
+    }
+    conn_ = std::make_shared<chat::connection>(*state_->svc, *strand, weak_from_this(), user_,
+                                               session_id, exp_ms_);
     emit(std::make_shared<const std::string>(
              chat::hello_frame(user_, session_id, state_->opts.node_id, now_ms())),
          false);

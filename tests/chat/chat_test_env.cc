@@ -155,9 +155,10 @@ client env::connect(const std::string& user, const std::string& session,
                     std::optional<std::string> default_room, std::int64_t exp_ms) {
   client c;
   c.rec = std::make_shared<recorder>();
-  c.strand = asio::make_strand(ioc_);
-  c.conn = std::make_shared<connection>(*svc_, c.strand, std::weak_ptr<emitter>(c.rec), user,
-                                        session, exp_ms);
+  auto strand = asio::make_strand(ioc_);
+  c.strand = strand;
+  c.conn = std::make_shared<connection>(*svc_, strand, std::weak_ptr<emitter>(c.rec), user, session,
+                                        exp_ms);
   clients_.push_back(c);
   on_strand(c, [conn = c.conn, default_room] { conn->start(default_room); });
   return c;
