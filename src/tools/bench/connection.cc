@@ -91,8 +91,6 @@ std::optional<std::int64_t> cid_time(std::string_view cid) {
   return t;
 }
 
-bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
-
 class connection_impl final : public connection {
  public:
   connection_impl(net::io_context& ioc, conn_plan plan, stats& st,
@@ -230,7 +228,7 @@ class connection_impl final : public connection {
     if (res.result() != http::status::switching_protocols) {
       return setup_failed("http_" + std::to_string(res.result_int()));
     }
-    if (!iequals(res[http::field::upgrade], "websocket") ||
+    if (!beast::iequals(res[http::field::upgrade], "websocket") ||
         res[http::field::sec_websocket_accept] != ws::accept_key(link_->key)) {
       return setup_failed("handshake: not a WebSocket upgrade");
     }
