@@ -51,10 +51,15 @@ void service::start_membership_refresh(std::chrono::milliseconds every) {
 }
 
 void service::refresh_memberships() {
-  for (const auto& room : router_.joined_group_rooms()) {
-    auto fresh = store_.members(room);
-    if (!fresh) continue;  // store down: keep what we have, try again next round
-    member_set now(fresh.value().begin(), fresh.value().end());
+  auto rooms = router_.joined_group_rooms();
+  // All of them in one read (PostgreSQL: one query per 1,000 rooms), not a query per room:
+  // a node serving 10,000 rooms would otherwise ask 5,000 times a second.
+  auto fresh = store_.members_of(rooms);
+  if (!fresh) return;  // store down: keep what we have, try again next round
+  for (const auto& room : rooms) {
+    auto it = fresh.value().find(room);
+    if (it == fresh.value().end()) continue;  // gone from the store: as before, left alone
+    member_set now(it->second.begin(), it->second.end());
     if (auto old = members_.get_stale(room)) {
       // Changes this node has not heard of on the bus (e.g. Kafka down): announce them
       // locally, so a removed member stops receiving here too.

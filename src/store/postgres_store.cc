@@ -341,6 +341,36 @@ result<std::vector<std::string>> postgres_store::members(const std::string& room
   });
 }
 
+result<std::unordered_map<std::string, std::vector<std::string>>> postgres_store::members_of(
+    const std::vector<std::string>& room_ids) {
+  // Rooms per query: one round trip for a node's usual set, a bounded parameter for any.
+  constexpr std::size_t k_chunk = 1000;
+  // Each room once: a room asked for twice must not have its members listed twice.
+  std::vector<std::string> ids(room_ids);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::unordered_map<std::string, std::vector<std::string>> out;
+  out.reserve(ids.size());
+  for (std::size_t at = 0; at < ids.size(); at += k_chunk) {
+    std::vector<std::string> chunk(
+        ids.begin() + static_cast<std::ptrdiff_t>(at),
+        ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), at + k_chunk)));
+    BOOST_OUTCOME_TRY(run(txn::none, [&](conn& c) -> result<void> {
+      // A room with no member row still appears (LEFT JOIN, a null user): it exists.
+      BOOST_OUTCOME_TRY(auto q, c.query("SELECT r.id, m.\"user\" FROM rooms r LEFT JOIN members m"
+                                        " ON m.room = r.id WHERE r.id = ANY($1::text[])"
+                                        " ORDER BY r.id, m.\"user\"",
+                                        params{}.add_array(chunk)));
+      for (int i = 0; i < q.size(); ++i) {
+        auto& list = out[q.str(i, 0)];
+        if (!q.is_null(i, 1)) list.push_back(q.str(i, 1));
+      }
+      return success();
+    }));
+  }
+  return out;
+}
+
 result<bool> postgres_store::is_member(const std::string& room_id, const std::string& user) {
   if (closed_.load()) return make_error_code(errc::closed);
   // A direct room's members are in its id (protocol.md 3), whether or not its rows exist yet.

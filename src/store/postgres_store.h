@@ -63,6 +63,9 @@ class postgres_store final : public store {
                             std::int64_t now) override;
   result<room> get_room(const std::string& room_id) override;
   result<std::vector<std::string>> members(const std::string& room_id) override;
+  // One query per 1,000 rooms.
+  result<std::unordered_map<std::string, std::vector<std::string>>> members_of(
+      const std::vector<std::string>& room_ids) override;
   result<bool> is_member(const std::string& room_id, const std::string& user) override;
   result<bool> add_member(const std::string& room_id, const std::string& user,
                           std::int64_t now) override;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -119,6 +120,13 @@ class store {
 
   // Members of a room, sorted; not_found if the room does not exist.
   virtual result<std::vector<std::string>> members(const std::string& room_id) = 0;
+
+  // The members of every room of `room_ids` that exists, each list sorted; a room that does
+  // not exist is left out. For a node that re-reads all the rooms it serves: the default
+  // asks members() room by room, a backend with a round trip per query overrides it to
+  // answer many rooms per query. Fails as a whole (e.g. unavailable) or not at all.
+  virtual result<std::unordered_map<std::string, std::vector<std::string>>> members_of(
+      const std::vector<std::string>& room_ids);
 
   virtual result<bool> is_member(const std::string& room_id, const std::string& user) = 0;
 

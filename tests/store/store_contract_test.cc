@@ -594,6 +594,33 @@ TEST_P(store_contract, add_and_remove_member) {
   EXPECT_EQ(s_->join("g:r", "carol", 0, 10).value().read_seq, 0);
 }
 
+TEST_P(store_contract, members_of_many_rooms) {
+  EXPECT_TRUE(s_->members_of({}).value().empty());
+  // More rooms than PostgreSQL's store asks for in one query (1,000).
+  std::vector<std::string> ids;
+  for (int i = 0; i < 1001; ++i) {
+    ids.push_back("g:m" + std::to_string(i));
+    ASSERT_TRUE(s_->create_group(ids.back(), "", "zed", {"zed", "u" + std::to_string(i)}, 1));
+  }
+  ASSERT_TRUE(s_->remove_member("g:m7", "u7").value());
+  ASSERT_TRUE(s_->remove_member("g:m7", "zed").value());
+  ids.push_back("g:nope");  // no such room: left out
+  ids.push_back("g:m5");    // asked twice: once in the answer
+  auto got = s_->members_of(ids);
+  ASSERT_TRUE(got) << got.error().message();
+  EXPECT_EQ(got.value().size(), 1001u);
+  EXPECT_FALSE(got.value().contains("g:nope"));
+  EXPECT_EQ(got.value().at("g:m0"), (std::vector<std::string>{"u0", "zed"}));
+  EXPECT_EQ(got.value().at("g:m5"), (std::vector<std::string>{"u5", "zed"}));
+  EXPECT_EQ(got.value().at("g:m1000"), (std::vector<std::string>{"u1000", "zed"}));
+  EXPECT_TRUE(got.value().at("g:m7").empty());  // exists, no member left
+  for (int i = 0; i < 1001; ++i) {
+    if (i == 7) continue;
+    auto id = "g:m" + std::to_string(i);
+    EXPECT_EQ(got.value().at(id), s_->members(id).value()) << id;
+  }
+}
+
 TEST_P(store_contract, rooms_of) {
   group("g:b", {"alice", "bob"});
   group("g:a", {"alice"});
