@@ -7,8 +7,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -27,6 +29,10 @@
 #endif
 
 namespace {
+
+// How long SIGTERM waits for store calls that are running when it comes (joins, history,
+// HTTP reads): after the network's drain (at most 6 s) and the store's last commit.
+constexpr std::chrono::milliseconds k_store_drain{5000};
 
 int fail(const std::string& what) {
   std::fprintf(stderr, "parleyd: %s\n", what.c_str());
@@ -135,6 +141,7 @@ int main(int argc, char** argv) {
   copts.gap_wait_ms = cfg->gap_wait_ms;
   copts.jwt_skew_ms = cfg->jwt_skew_ms;
   copts.blocking_threads = std::max(2, cfg->store_readers);
+  copts.store_queue = cfg->store_queue;
 
   // Bind first: the default node id is the host name and the bound port (known only now
   // with port 0), and the bus needs the node id.
@@ -210,7 +217,16 @@ int main(int argc, char** argv) {
   // Confirmed rows whose removal can no longer reach the closed store stay in the outbox:
   // another node's relay publishes them again (at least once; consumers dedupe by seq).
   if (relay) relay->stop();
-  svc->stop();
+  // Store calls still queued are dropped (their connections are closed); running ones get a
+  // bound. One stuck past it (a database that does not answer) must not hold the process:
+  // everything acknowledged is committed by now, so exit without destroying what it uses.
+  if (!svc->stop(k_store_drain)) {
+    spdlog::warn("store calls still running after {} ms: exiting without waiting for them",
+                 k_store_drain.count());
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
   srv.reset();
   svc.reset();
   spdlog::info("stopped");

@@ -63,6 +63,12 @@ std::string metrics::render() const {
   one(out, "parley_duplicates_dropped_total", "counter",
       "Records dropped because a connection had already seen them.", duplicates_dropped);
   errors.render(out, "parley_errors_total", "code", "Errors answered, by wire code.");
+  one(out, "parley_store_queue", "gauge",
+      "Store calls (joins, history, reads, HTTP API) waiting for a store thread.", store_queue);
+  one(out, "parley_store_busy", "gauge", "Store threads running a store call.", store_busy);
+  one(out, "parley_store_queue_rejected_total", "counter",
+      "Store calls answered `unavailable` at once because that queue was full.",
+      store_queue_rejected);
   store_append_latency.render(out, "parley_store_append_seconds",
                               "Time from queueing an append to its commit.");
   one(out, "parley_kafka_up", "gauge", "1 while a Kafka broker answers, else 0.", kafka_up);

@@ -44,10 +44,13 @@ struct metrics {
   std::atomic<std::uint64_t> messages_dropped{0};      // frames discarded by overflowed queues
   std::atomic<std::uint64_t> slow_consumer_closes{0};  // sessions closed with 1008 on overflow
   std::atomic<std::uint64_t> http_requests{0};
-  std::atomic<std::uint64_t> gap_fills{0};           // range reads issued by the router
-  std::atomic<std::uint64_t> duplicates_dropped{0};  // records at or below a session's seq
-  labeled_counter errors;                            // error frames / HTTP errors by code
-  histogram store_append_latency;                    // queue + commit, per append
+  std::atomic<std::uint64_t> gap_fills{0};             // range reads issued by the router
+  std::atomic<std::uint64_t> duplicates_dropped{0};    // records at or below a session's seq
+  labeled_counter errors;                              // error frames / HTTP errors by code
+  std::atomic<std::int64_t> store_queue{0};            // gauge: store calls waiting for a thread
+  std::atomic<std::int64_t> store_busy{0};             // gauge: store calls running
+  std::atomic<std::uint64_t> store_queue_rejected{0};  // refused: that queue was full
+  histogram store_append_latency;                      // queue + commit, per append
   // cluster bus (src/bus/kafka_bus.cc) and outbox relay (src/chat/outbox_relay.cc)
   std::atomic<std::int64_t> kafka_up{0};                    // gauge: 1 while a broker answers
   std::atomic<std::int64_t> kafka_producer_queue{0};        // gauge: records awaiting a report

@@ -67,13 +67,13 @@ connection::~connection() = default;
 
 template <class Work, class Then>
 void connection::blocking(Work work, Then then) {
-  asio::post(svc_.blocking_pool(), [self = shared_from_this(), work = std::move(work),
-                                    then = std::move(then)]() mutable {
-    auto r = work();
-    asio::post(self->strand_, [self, r = std::move(r), then = std::move(then)]() mutable {
-      if (!self->stopped_) then(std::move(r));
-    });
-  });
+  // A full store pool answers at once with `unavailable`, through `then` like any error.
+  svc_.blocking(
+      std::move(work), [self = shared_from_this(), then = std::move(then)](auto r) mutable {
+        asio::post(self->strand_, [self, r = std::move(r), then = std::move(then)]() mutable {
+          if (!self->stopped_) then(std::move(r));
+        });
+      });
 }
 
 void connection::start(std::optional<std::string> default_room) {

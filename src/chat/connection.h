@@ -109,7 +109,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void error(std::error_code ec, std::string message, std::optional<std::string> ref,
              std::optional<std::string> rid);
   void arm_expiry();
-  // Runs `work` on the blocking pool and `then(result)` back on the strand.
+  // Runs `work` on the store pool and `then(result)` back on the strand; a full pool is
+  // `then(errc::overloaded)`.
   template <class Work, class Then>
   void blocking(Work work, Then then);
 

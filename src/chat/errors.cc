@@ -32,6 +32,8 @@ class category final : public std::error_category {
         return "not found";
       case errc::conflict:
         return "conflict";
+      case errc::overloaded:
+        return "server busy: too many requests waiting for the store, retry later";
     }
     return "unknown chat error";
   }

@@ -15,9 +15,10 @@ enum class errc {
   unauthorized,   // closes with 4001 (auth refresh failed)
   unavailable,    // storage down: nothing stored
   internal,
-  forbidden,  // HTTP: allowed to see the room, not to do this (e.g. remove another member)
-  not_found,  // HTTP: no such route/resource
-  conflict,   // HTTP: already exists / room full
+  forbidden,   // HTTP: allowed to see the room, not to do this (e.g. remove another member)
+  not_found,   // HTTP: no such route/resource
+  conflict,    // HTTP: already exists / room full
+  overloaded,  // the store pool's queue is full: nothing was done (wire: `unavailable`)
 };
 PARLEY_ERRC_CATEGORY(parley::chat, errc)
 

@@ -1,7 +1,6 @@
 #include "chat/service.h"
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 #include <set>
 #include <thread>
 
@@ -12,8 +11,6 @@
 
 namespace parley::chat {
 
-namespace asio = boost::asio;
-
 service::service(store::store& st, bus::bus& b, std::shared_ptr<const auth::verifier> verifier,
                  service_options opts)
     : store_(st),
@@ -22,36 +19,74 @@ service::service(store::store& st, bus::bus& b, std::shared_ptr<const auth::veri
       opts_(std::move(opts)),
       limits_(opts_.send_rate, opts_.frame_rate),
       router_(members_),
-      pool_(static_cast<std::size_t>(std::max(1, opts_.blocking_threads))) {
+      pool_(static_cast<std::size_t>(std::max(1, opts_.blocking_threads)), opts_.store_queue,
+            "store-pool", &global_metrics().store_queue, &global_metrics().store_busy),
+      health_(1, 1, "store-health") {
   bus_.set_subscriber([this](const bus::record_ptr& r) { on_record(r); });
 }
 
 service::~service() { stop(); }
 
-void service::stop() {
+bool service::stop(std::chrono::milliseconds bound) {
   {
     std::lock_guard lock(refresh_mu_);
     stopping_ = true;
   }
   refresh_cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
-  pool_.join();
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  bool done = pool_.stop(bound);
+  if (bound != std::chrono::milliseconds::max())
+    bound = std::max(std::chrono::milliseconds(0),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                         deadline - std::chrono::steady_clock::now()));
+  return health_.stop(bound) && done;
 }
 
 void service::start_membership_refresh(std::chrono::milliseconds every) {
+  // The thread only keeps time: each round runs on the store pool, so that stop() never
+  // waits for a store call here, and a round is skipped while the previous one runs or
+  // the pool is full.
   refresher_ = std::thread([this, every] {
     std::unique_lock lock(refresh_mu_);
     while (!refresh_cv_.wait_for(lock, every, [this] { return stopping_; })) {
-      lock.unlock();
-      refresh_memberships();
-      lock.lock();
+      auto rooms = router_.joined_group_rooms();
+      if (rooms.empty() || refresh_in_flight_.exchange(true)) continue;
+      blocking(
+          [this, rooms = std::move(rooms)]() -> result<void> {
+            refresh_rooms(rooms);
+            return success();
+          },
+          [this](result<void>) { refresh_in_flight_ = false; });
     }
   });
   name_thread(refresher_, "members-sync");
 }
 
-void service::refresh_memberships() {
-  auto rooms = router_.joined_group_rooms();
+void service::probe_store(std::function<void(bool)> done) {
+  {
+    std::lock_guard lk(probe_mu_);
+    probe_waiters_.push_back(std::move(done));
+    if (probe_waiters_.size() > 1) return;  // a ping is under way: its answer is this one's
+  }
+  auto answer = [this](bool up) {
+    std::vector<std::function<void(bool)>> waiters;
+    {
+      std::lock_guard lk(probe_mu_);
+      waiters.swap(probe_waiters_);
+    }
+    for (auto& w : waiters) w(up);
+  };
+  // Refused only while stopping (a ping in flight holds the one slot only while the
+  // waiters list is non-empty, and then nothing is posted).
+  if (!health_.try_post([this, answer] { answer(static_cast<bool>(store_.ping())); }))
+    answer(false);
+}
+
+void service::refresh_memberships() { refresh_rooms(router_.joined_group_rooms()); }
+
+void service::refresh_rooms(const std::vector<std::string>& rooms) {
+  if (rooms.empty()) return;
   // All of them in one read (PostgreSQL: one query per 1,000 rooms), not a query per room:
   // a node serving 10,000 rooms would otherwise ask 5,000 times a second.
   auto fresh = store_.members_of(rooms);
@@ -87,11 +122,13 @@ void service::on_record(const bus::record_ptr& r) {
   router_.dispatch(r);
   // A group message from another node for a room this node never cached: load the members
   // (on the pool, never on the bus thread) so their connections still get `notify`.
+  // Under overload the pool may refuse: those connections then miss this one `notify`.
   if (r->k == bus::kind::message && !ids::is_direct(r->room) && !members_.get_stale(r->room) &&
       router_.has_connections())
-    asio::post(pool_, [this, r] {
-      if (group_members(r->room)) router_.notify(r);
-    });
+    blocking([this, r] { return group_members(r->room); },
+             [this, r](result<member_set_ptr> m) {
+               if (m) router_.notify(r);
+             });
 }
 
 void service::check_member(const std::string& room, const std::string& user,
@@ -105,8 +142,7 @@ void service::check_member(const std::string& room, const std::string& user,
     if (m->count(user)) return done(success());
     return done(errc::not_member);
   }
-  asio::post(pool_,
-             [this, room, user, done = std::move(done)] { done(require_member(room, user)); });
+  blocking([this, room, user] { return require_member(room, user); }, std::move(done));
 }
 
 result<member_set_ptr> service::group_members(const std::string& room) {
@@ -142,12 +178,14 @@ void service::send(send_request req, std::function<void(result<store::append_res
           if (!req.cid) return done(errc::rate_limited);
           // A repeat of a stored cid is answered with its original ack even when the bucket
           // is empty: repeats do not count against the rate limit.
-          return asio::post(pool_, [this, req = std::move(req), done = std::move(done)] {
-            auto found = store_.find_cid(req.room, req.user, *req.cid);
-            if (!found) return done(from_store(found.error()));
-            if (!found.value()) return done(errc::rate_limited);
-            done(store::append_result{std::move(*found.value()), true});
-          });
+          return blocking(
+              [this, req = std::move(req)]() -> result<store::append_result> {
+                auto found = store_.find_cid(req.room, req.user, *req.cid);
+                if (!found) return from_store(found.error());
+                if (!found.value()) return errc::rate_limited;
+                return store::append_result{std::move(*found.value()), true};
+              },
+              std::move(done));
         }
         store::append_request ar;
         ar.room = req.room;

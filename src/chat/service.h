@@ -3,9 +3,10 @@
 // one WebSocket connection (sends, the HTTP API, membership). Knows nothing of sockets.
 //
 // Threads: send() never blocks (the store's writer calls `done`). Functions marked
-// BLOCKING read or write the store: call them on blocking_pool(), never on a network
-// thread. Everything else is thread-safe and non-blocking.
-#include <boost/asio/thread_pool.hpp>
+// BLOCKING read or write the store: call them through blocking(), never on a network
+// thread, and never wait on a store-pool thread for other work of that pool (work_pool.h).
+// Everything else is thread-safe and non-blocking.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -15,10 +16,13 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "auth/jwt.h"
+#include "base/metrics.h"
 #include "base/result.h"
+#include "base/work_pool.h"
 #include "bus/bus.h"
 #include "chat/errors.h"
 #include "chat/membership.h"
@@ -38,6 +42,9 @@ struct service_options {
   int gap_wait_ms = 50;
   std::int64_t jwt_skew_ms = 30'000;
   int blocking_threads = 4;
+  // Store calls waiting for one of those threads; past it a call is refused at once with
+  // `unavailable` (never queued without limit).
+  std::size_t store_queue = 4096;
 };
 
 struct send_request {
@@ -63,7 +70,18 @@ class service {
   router& routes() { return router_; }
   rate_limiter& limits() { return limits_; }
   const auth::verifier& verifier() const { return *verifier_; }
-  boost::asio::thread_pool& blocking_pool() { return pool_; }
+
+  // Runs `done(work())` on the store pool, or `done(errc::overloaded)` at once (on the
+  // calling thread) when the pool's queue is full or the service is stopping. `work` may
+  // block on the store; it must not wait for other work of the pool. `done` must not block.
+  // `work` returns a result<T>; `done` takes it.
+  template <class Work, class Done>
+  void blocking(Work work, Done done);
+
+  // Whether the store answers: `done(up)` runs on the service's own health thread, never
+  // behind store work of clients (the store pings on a connection of its own), so an
+  // overloaded node still reports itself ready. Concurrent probes share one ping.
+  void probe_store(std::function<void(bool)> done);
 
   // Checks size, membership and rate, then queues the append. `done` runs exactly once:
   // on the store's writer thread after COMMIT, or on any thread with an error; it must not
@@ -98,16 +116,21 @@ class service {
                                std::optional<std::int64_t> after, int limit);
 
   // Re-reads the membership of every group room a local connection joined, every
-  // `every`, and applies changes the bus did not bring (architecture.md "Membership").
+  // `every` (on the store pool; a round the pool refuses is skipped), and applies changes
+  // the bus did not bring (architecture.md "Membership").
   void start_membership_refresh(std::chrono::milliseconds every = std::chrono::seconds(2));
   // One refresh round (BLOCKING); exposed for tests.
   void refresh_memberships();
 
-  // Stops the refresher and the blocking pool after the work queued on it. Idempotent.
-  void stop();
+  // Stops the refresher, drops the store work still queued (its callers get no answer:
+  // their connections are closing) and waits at most `bound` for the running work. True
+  // when everything stopped; false when store calls are still running after the bound:
+  // then the service (and the store) must not be destroyed; parleyd exits without.
+  bool stop(std::chrono::milliseconds bound = std::chrono::milliseconds::max());
 
  private:
   void on_record(const bus::record_ptr& r);
+  void refresh_rooms(const std::vector<std::string>& rooms);  // BLOCKING
   void publish_local_membership(const std::string& room, const std::string& user, const char* op);
   void publish_membership(const std::string& room, const std::string& user, const char* op,
                           std::int64_t last_seq, const std::string& by);
@@ -119,11 +142,28 @@ class service {
   membership_cache members_;
   rate_limiter limits_;
   router router_;
-  boost::asio::thread_pool pool_;
+  work_pool pool_;
+  work_pool health_;  // one thread: the store's ping, and nothing else
+  std::mutex probe_mu_;
+  std::vector<std::function<void(bool)>> probe_waiters_;  // under probe_mu_
+  std::atomic<bool> refresh_in_flight_{false};
   std::thread refresher_;
   std::mutex refresh_mu_;
   std::condition_variable refresh_cv_;
   bool stopping_ = false;
 };
+
+template <class Work, class Done>
+void service::blocking(Work work, Done done) {
+  struct job {
+    Work work;
+    Done done;
+    void operator()() { done(work()); }
+  };
+  job j{std::move(work), std::move(done)};
+  if (pool_.try_post(std::move(j))) return;  // refused: `j` is untouched
+  global_metrics().store_queue_rejected.fetch_add(1, std::memory_order_relaxed);
+  j.done(std::invoke_result_t<Work&>(errc::overloaded));
+}
 
 }  // namespace parley::chat

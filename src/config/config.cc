@@ -334,6 +334,9 @@ const std::vector<option>& options() {
         integer(&config::gap_wait_ms, 0, int_max, "a non-negative integer"));
     add("store-readers", "N", "store reader threads", num(d.store_readers),
         integer(&config::store_readers, 1, 1024, "an integer 1..1024"));
+    add("store-queue", "N",
+        "store calls waiting for a store thread; past N they are answered `unavailable` (503)",
+        num(d.store_queue), integer(&config::store_queue, 1, 1'000'000, "an integer 1..1000000"));
     add("commit-interval-us", "US",
         "start a group commit at most once per US microseconds (default: 2000 with SQLite, 0 "
         "with PostgreSQL)",

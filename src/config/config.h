@@ -39,6 +39,9 @@ struct config {
   int idle_timeout_s = 75;
   int gap_wait_ms = 50;
   int store_readers = 4;
+  // Store calls (joins, history, reads, the HTTP API) waiting for a store thread; past it a
+  // call is answered `unavailable` (HTTP 503) at once.
+  std::size_t store_queue = 4096;
   // Group commit: one transaction per interval at most; unset: the store's default.
   std::optional<int> commit_interval_us;
   std::string log_level = "info";

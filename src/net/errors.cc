@@ -27,6 +27,7 @@ wire_error to_wire(std::error_code ec, context where) {
       case chat::errc::unauthorized:
         return {"unauthorized", 401, 4001};
       case chat::errc::unavailable:
+      case chat::errc::overloaded:
         return {"unavailable", 503, 0};
       case chat::errc::internal:
         return {"internal", 500, 0};

@@ -3,8 +3,11 @@
 // dev token route, health, readiness, metrics and the web page. Beast-free, so it is cheap
 // to compile and test.
 //
-// Threads: handle_http() BLOCKS for routes where needs_blocking() is true (store access):
-// run those on the service's blocking pool; the others are cheap and may run anywhere.
+// Threads: handle_http() never blocks and may be called on a network thread. Routes that
+// need the store run on the service's store pool (a full pool is 503 `unavailable` at
+// once), a message send completes on the store's writer, /readyz on the service's health
+// thread: the reply comes through `done`, exactly once, on whichever thread finished.
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,10 +42,11 @@ struct http_options {
   std::string bus_state;  // reported by /readyz, filled per request by the caller
 };
 
-bool needs_blocking(const http_request_info& req);
-http_reply handle_http(chat::service& svc, const http_options& opts, const http_request_info& req);
+using reply_fn = std::function<void(http_reply)>;
+void handle_http(chat::service& svc, const http_options& opts, const http_request_info& req,
+                 reply_fn done);
 
-// {"error":code,"message":msg} with the status of `ec` in the API context.
+// {"error":code,"message":msg} with `status` (503 adds `Retry-After: 1`).
 http_reply error_reply(int status, std::string_view code, std::string_view message);
 
 }  // namespace parley::net

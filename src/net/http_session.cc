@@ -1,5 +1,5 @@
-// HTTP sessions: read a request, answer it (on the blocking pool when it touches the
-// store), keep-alive; authenticate and hand /ws upgrades to a WebSocket session.
+// HTTP sessions: read a request, answer it (asynchronously when it touches the store),
+// keep-alive; authenticate and hand /ws upgrades to a WebSocket session.
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
@@ -73,13 +73,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
     info.body = std::move(req.body());
     http_options opts{state_->opts.dev, state_->opts.dev_secret, state_->opts.web_root,
                       state_->bus_state()};
-    if (!needs_blocking(info)) return reply(handle_http(*state_->svc, opts, info));
-    asio::post(state_->svc->blocking_pool(),
-               [self = shared_from_this(), info = std::move(info), opts = std::move(opts)] {
-                 auto r = handle_http(*self->state_->svc, opts, info);
-                 asio::post(self->stream_.get_executor(),
-                            [self, r = std::move(r)]() mutable { self->reply(std::move(r)); });
-               });
+    // Answered from whichever thread finishes (at once, the store pool, the store's writer,
+    // the health thread): back to this session's strand to write.
+    handle_http(*state_->svc, opts, info, [self = shared_from_this()](http_reply r) {
+      asio::post(self->stream_.get_executor(),
+                 [self, r = std::move(r)]() mutable { self->reply(std::move(r)); });
+    });
   }
 
   void upgrade(http::request<http::string_body> req, http_request_info info) {

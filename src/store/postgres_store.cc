@@ -532,10 +532,29 @@ result<void> postgres_store::outbox_done(
 }
 
 result<void> postgres_store::ping() {
-  return run(txn::none, [&](conn& c) -> result<void> {
-    BOOST_OUTCOME_TRY(c.exec("SELECT 1"));
-    return success();
-  });
+  if (closed_.load()) return make_error_code(errc::closed);
+  std::lock_guard lk(health_mu_);
+  // A connection that died while idle is seen by alive(); one that dies during the query is
+  // tried once more on a new connection, as run() does.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (health_ && !health_->alive()) health_.reset();
+    bool fresh = !health_;
+    if (fresh) {
+      std::string why;
+      auto c = conn::connect(url_, why);
+      if (!c) {
+        warn_unavailable(why);
+        return make_error_code(errc::unavailable);
+      }
+      health_ = std::move(c).value();
+    }
+    if (health_->exec("SELECT 1")) return success();
+    if (health_->alive()) return make_error_code(errc::unavailable);
+    warn_unavailable("connection to " + target_ + " lost: " + health_->error_message());
+    health_.reset();
+    if (fresh) break;
+  }
+  return make_error_code(errc::unavailable);
 }
 
 }  // namespace parley::store

@@ -7,7 +7,8 @@
 // there that does not exist is created at open (tests isolate themselves this way).
 //
 // Connections: one writer connection owned by the writer thread, for group commits; and a
-// pool of `readers` connections (connected on first use) for every other call: reads run
+// pool of `readers` connections (connected on first use) for every other call but ping(),
+// which has a connection of its own (so readiness never waits behind client work): reads run
 // as single statements or, when they need one snapshot (join, get_room), in one REPEATABLE
 // READ transaction; other writes in short READ COMMITTED transactions. A connection found
 // broken is dropped and re-established on next use; a read that failed because its pooled
@@ -157,6 +158,9 @@ class postgres_store final : public store {
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
   std::vector<std::unique_ptr<pg::conn>> idle_;  // null entries: slots not connected
+
+  std::mutex health_mu_;              // guards health_
+  std::unique_ptr<pg::conn> health_;  // ping() only (connected on first use): never pooled
 
   commit_queue<pending> queue_;  // append() -> writer thread; stopped by close()
 

@@ -162,8 +162,9 @@ result<std::unique_ptr<store>> sqlite_store::open(const std::string& path, const
   BOOST_OUTCOME_TRY(set_pragmas(*writer, why));
   BOOST_OUTCOME_TRY(sqlite::migrate(*writer, why));
 
+  // The readers, and one more of the same kind for ping() alone.
   std::vector<std::unique_ptr<db>> readers;
-  for (int i = 0; i < std::max(opts.readers, 1); ++i) {
+  for (int i = 0; i < std::max(opts.readers, 1) + 1; ++i) {
     BOOST_OUTCOME_TRY(auto r, db::open(path, true, why));
     std::string sql =
         "PRAGMA busy_timeout = " + std::to_string(k_busy_timeout_ms) + ";" + k_read_pragmas;
@@ -173,6 +174,8 @@ result<std::unique_ptr<store>> sqlite_store::open(const std::string& path, const
     }
     readers.push_back(std::move(r));
   }
+  auto health = std::move(readers.back());
+  readers.pop_back();
   // A checkpoint writes to the database file: a read-write connection (it never writes rows).
   BOOST_OUTCOME_TRY(auto checkpointer, db::open(path, false, why));
   {
@@ -185,16 +188,18 @@ result<std::unique_ptr<store>> sqlite_store::open(const std::string& path, const
   }
   spdlog::info("store: opened sqlite database {} (schema {}, {} readers)", path,
                sqlite::latest_version(), readers.size());
-  return std::unique_ptr<store>(
-      new sqlite_store(std::move(writer), std::move(readers), std::move(checkpointer), opts));
+  return std::unique_ptr<store>(new sqlite_store(std::move(writer), std::move(readers),
+                                                 std::move(checkpointer), std::move(health), opts));
 }
 
 sqlite_store::sqlite_store(std::unique_ptr<db> writer, std::vector<std::unique_ptr<db>> readers,
-                           std::unique_ptr<db> checkpointer, const options& opts)
+                           std::unique_ptr<db> checkpointer, std::unique_ptr<db> health,
+                           const options& opts)
     : writer_(std::move(writer)),
       idle_readers_(std::move(readers)),
       queue_(static_cast<std::size_t>(std::max(opts.max_batch, 1)),
              opts.commit_interval.value_or(k_sqlite_commit_interval)),
+      health_(std::move(health)),
       checkpointer_(std::move(checkpointer)) {
   writer_thread_ = std::thread([this] { writer_loop(); });
   name_thread(writer_thread_, "store-writer");
@@ -558,11 +563,11 @@ result<join_snapshot> sqlite_store::join(const std::string& room_id, const std::
 }
 
 result<void> sqlite_store::ping() {
-  return read_txn([&](db& c) -> result<void> {
-    BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT count(*) FROM schema_version"));
-    BOOST_OUTCOME_TRY(q.step());
-    return success();
-  });
+  if (closed_.load()) return make_error_code(errc::closed);
+  std::lock_guard lk(health_mu_);
+  BOOST_OUTCOME_TRY(auto q, health_->prepare("SELECT count(*) FROM schema_version"));
+  BOOST_OUTCOME_TRY(q.step());
+  return success();
 }
 
 }  // namespace parley::store

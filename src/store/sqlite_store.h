@@ -5,7 +5,8 @@
 // write_mu_, by the other writes (create_group, add/remove_member, set_read,
 // ensure_direct_room), each in its own short BEGIN IMMEDIATE transaction; and a pool of
 // `readers` read-only connections for every read (a read holding a lease runs in one read
-// transaction, so it sees one snapshot). WAL, synchronous=FULL: a COMMIT that returned is
+// transaction, so it sees one snapshot), plus one more read-only connection for ping() alone.
+// WAL, synchronous=FULL: a COMMIT that returned is
 // durable, so a callback reporting success is never lost, even to a power cut.
 //
 // Group commit: append() queues; the writer thread takes up to max_batch queued appends
@@ -103,7 +104,8 @@ class sqlite_store final : public store {
   };
 
   sqlite_store(std::unique_ptr<sqlite::db> writer, std::vector<std::unique_ptr<sqlite::db>> readers,
-               std::unique_ptr<sqlite::db> checkpointer, const options& opts);
+               std::unique_ptr<sqlite::db> checkpointer, std::unique_ptr<sqlite::db> health,
+               const options& opts);
 
   lease acquire_reader();
   // Runs f(conn) in one read transaction on a reader connection.
@@ -142,6 +144,9 @@ class sqlite_store final : public store {
   std::mutex close_mu_;  // serializes close()
   std::atomic<bool> closed_{false};
   std::thread writer_thread_;
+
+  std::mutex health_mu_;                // guards health_
+  std::unique_ptr<sqlite::db> health_;  // ping() only: never waits for a reader
 
   std::unique_ptr<sqlite::db> checkpointer_;  // checkpoint thread only
   std::atomic<std::uint64_t> commits_{0};     // batches committed (the checkpointer's cue)

@@ -181,7 +181,9 @@ class store {
   virtual result<void> outbox_done(
       const std::vector<std::pair<std::string, std::int64_t>>& keys) = 0;
 
-  // Cheap round trip to the database (readiness).
+  // Cheap round trip to the database (readiness), on a connection of its own: it never
+  // waits for a reader connection held by other calls, however many are running (pings
+  // are serialised with each other only).
   virtual result<void> ping() = 0;
 
   // Stops taking appends (later ones fail with `closed`), commits what is queued, runs

@@ -248,7 +248,12 @@ TEST(ConnectionDelivery, RecordsBufferedDuringJoinAreReplayedWithoutRepeat) {
   for (int i = 1; i <= 4; ++i) ms.push_back(e.append(R, "bob", "m" + std::to_string(i)));
   // Gate the blocking pool: the join's snapshot read waits behind it.
   std::promise<void> pool_gate;
-  boost::asio::post(e.svc().blocking_pool(), [g = pool_gate.get_future().share()] { g.wait(); });
+  e.svc().blocking(
+      [g = pool_gate.get_future().share()]() -> result<void> {
+        g.wait();
+        return success();
+      },
+      [](result<void>) {});
   e.text(a, R"({"type":"join","room":")" + R + R"(","since":1})");
   // Hold the only io thread, so everything below queues on the strand in a known order.
   std::promise<void> io_gate, holding;
@@ -262,7 +267,12 @@ TEST(ConnectionDelivery, RecordsBufferedDuringJoinAreReplayedWithoutRepeat) {
   e.dispatch(m5);
   pool_gate.set_value();
   std::promise<void> snapshot_done;  // the pool is FIFO with one thread
-  boost::asio::post(e.svc().blocking_pool(), [&] { snapshot_done.set_value(); });
+  e.svc().blocking(
+      [&]() -> result<void> {
+        snapshot_done.set_value();
+        return success();
+      },
+      [](result<void>) {});
   snapshot_done.get_future().wait();
   auto m6 = e.append(R, "bob", "m6");  // after the snapshot: live
   e.dispatch(m6);

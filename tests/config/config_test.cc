@@ -110,6 +110,7 @@ TEST_F(ConfigTest, Defaults) {
   EXPECT_EQ(c.idle_timeout_s, 75);
   EXPECT_EQ(c.gap_wait_ms, 50);
   EXPECT_EQ(c.store_readers, 4);
+  EXPECT_EQ(c.store_queue, 4096u);
   EXPECT_FALSE(c.commit_interval_us);  // the store's own default
   EXPECT_EQ(c.log_level, "info");
   EXPECT_TRUE(c.kafka_brokers.empty());
@@ -173,6 +174,8 @@ TEST_F(ConfigTest, EveryFlag) {
                   "0",
                   "--store-readers",
                   "2",
+                  "--store-queue",
+                  "16",
                   "--commit-interval-us",
                   "0",
                   "--log-level",
@@ -213,6 +216,7 @@ TEST_F(ConfigTest, EveryFlag) {
   EXPECT_EQ(c.idle_timeout_s, 11);
   EXPECT_EQ(c.gap_wait_ms, 0);
   EXPECT_EQ(c.store_readers, 2);
+  EXPECT_EQ(c.store_queue, 16u);
   EXPECT_EQ(c.commit_interval_us, 0);  // set (to 0), not the store's default
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.kafka_brokers, (std::vector<std::string>{"k1:9092", "k2:9092"}));
@@ -278,6 +282,7 @@ TEST_F(ConfigTest, FlagValidationErrors) {
   EXPECT_EQ(e({"--idle-timeout", "0"}), "--idle-timeout: expected a positive integer, got '0'");
   EXPECT_EQ(e({"--gap-wait-ms=-1"}), "--gap-wait-ms: expected a non-negative integer, got '-1'");
   EXPECT_EQ(e({"--store-readers", "0"}), "--store-readers: expected an integer 1..1024, got '0'");
+  EXPECT_EQ(e({"--store-queue", "0"}), "--store-queue: expected an integer 1..1000000, got '0'");
   EXPECT_EQ(e({"--commit-interval-us=-1"}),
             "--commit-interval-us: expected an integer 0..1000000, got '-1'");
   EXPECT_EQ(e({"--commit-interval-us", "2000000"}),
