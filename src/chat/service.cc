@@ -34,13 +34,10 @@ bool service::stop(std::chrono::milliseconds bound) {
   }
   refresh_cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
-  auto deadline = std::chrono::steady_clock::now() + bound;
-  bool done = pool_.stop(bound);
-  if (bound != std::chrono::milliseconds::max())
-    bound = std::max(std::chrono::milliseconds(0),
-                     std::chrono::duration_cast<std::chrono::milliseconds>(
-                         deadline - std::chrono::steady_clock::now()));
-  return health_.stop(bound) && done;
+  // The health thread's one call (a ping) gets the same bound, not what the pool left of it:
+  // a bound of max() cannot be added to a time point.
+  bool pool_done = pool_.stop(bound);
+  return health_.stop(bound) && pool_done;
 }
 
 void service::start_membership_refresh(std::chrono::milliseconds every) {

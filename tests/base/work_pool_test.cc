@@ -40,8 +40,8 @@ TEST(WorkPool, RunsEveryTaskOnceInOrder) {
 
 TEST(WorkPool, FullQueueRefusesAtOnceAndLeavesTheTaskUntouched) {
   std::atomic<std::int64_t> gauge{0};
+  gate g;  // outlives the pool, whose threads wait on it
   work_pool pool(2, 3, "test-pool", &gauge);
-  gate g;
   std::atomic<int> started{0};
   auto blocker = [&] {
     started.fetch_add(1);
@@ -65,8 +65,8 @@ TEST(WorkPool, FullQueueRefusesAtOnceAndLeavesTheTaskUntouched) {
 }
 
 TEST(WorkPool, RefusedTaskKeepsItsState) {
-  work_pool pool(1, 1, "test-pool");
   gate g;
+  work_pool pool(1, 1, "test-pool");
   std::promise<void> started;
   ASSERT_TRUE(pool.try_post([&] {
     started.set_value();
@@ -85,8 +85,8 @@ TEST(WorkPool, RefusedTaskKeepsItsState) {
 }
 
 TEST(WorkPool, StopDropsWaitingTasksAndWaitsForRunningOnes) {
-  work_pool pool(1, 10, "test-pool");
   gate g;
+  work_pool pool(1, 10, "test-pool");
   std::promise<void> started;
   std::atomic<bool> first_finished{false};
   ASSERT_TRUE(pool.try_post([&] {
