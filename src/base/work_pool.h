@@ -22,7 +22,6 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -62,7 +61,6 @@ class work_pool {
   // Idempotent.
   bool stop(std::chrono::milliseconds bound = std::chrono::milliseconds::max());
 
-  std::size_t max_queued() const noexcept { return max_queued_; }
   std::size_t queued() const;   // waiting for a thread
   std::size_t running() const;  // being run now
 

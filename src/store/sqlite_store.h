@@ -6,8 +6,8 @@
 // ensure_direct_room), each in its own short BEGIN IMMEDIATE transaction; and a pool of
 // `readers` read-only connections for every read (a read holding a lease runs in one read
 // transaction, so it sees one snapshot), plus one more read-only connection for ping() alone.
-// WAL, synchronous=FULL: a COMMIT that returned is
-// durable, so a callback reporting success is never lost, even to a power cut.
+// WAL, synchronous=FULL: a COMMIT that returned is durable, so a callback reporting success
+// is never lost, even to a power cut.
 //
 // Group commit: append() queues; the writer thread takes up to max_batch queued appends
 // (one batch per options.commit_interval at most, see commit_queue.h), runs them in ONE
