@@ -6,8 +6,8 @@
 
 #include "bus/bus.h"
 #include "chat/frames.h"
-#include "net/ws_codec.h"
 #include "store/store.h"
+#include "ws/codec.h"
 
 namespace {
 
@@ -77,14 +77,14 @@ void BM_record_decode(benchmark::State& state) {
 }
 BENCHMARK(BM_record_decode);
 
-// parleyd's WebSocket framing (net/ws_codec.h): a masked client text frame decoded (header
+// parleyd's WebSocket framing (ws/codec.h): a masked client text frame decoded (header
 // parse, unmask, UTF-8 check) and a server text frame encoded into a write buffer: the
 // per-frame work of a send and of a delivery.
 void BM_ws_frame_decode(benchmark::State& state) {
   std::string payload(static_cast<std::size_t>(state.range(0)), 'x');
   // The client's frame, built once (as a browser would send it: masked).
   std::string wire;
-  parley::net::ws::append_frame(wire, parley::net::ws::opcode::text, payload);
+  parley::ws::append_frame(wire, parley::ws::opcode::text, payload);
   wire[1] = static_cast<char>(wire[1] | 0x80);
   const char key[4] = {0x11, 0x22, 0x33, 0x44};
   wire.insert(payload.size() < 126 ? 2 : 4, key, 4);
@@ -92,11 +92,10 @@ void BM_ws_frame_decode(benchmark::State& state) {
   for (auto _ : state) {
     buf = wire;  // unmasking works in place
     auto* p = reinterpret_cast<std::uint8_t*>(buf.data());
-    parley::net::ws::frame_header h;
-    auto st = parley::net::ws::parse_client_header({p, buf.size()}, 1 << 20, h);
-    parley::net::ws::unmask(p + h.size, static_cast<std::size_t>(h.length), h.mask);
-    bool ok =
-        parley::net::ws::valid_utf8({buf.data() + h.size, static_cast<std::size_t>(h.length)});
+    parley::ws::frame_header h;
+    auto st = parley::ws::parse_client_header({p, buf.size()}, 1 << 20, h);
+    parley::ws::unmask(p + h.size, static_cast<std::size_t>(h.length), h.mask);
+    bool ok = parley::ws::valid_utf8({buf.data() + h.size, static_cast<std::size_t>(h.length)});
     benchmark::DoNotOptimize(st);
     benchmark::DoNotOptimize(ok);
   }
@@ -110,7 +109,7 @@ void BM_ws_frame_encode(benchmark::State& state) {
   out.reserve(payload.size() + 16);
   for (auto _ : state) {
     out.clear();
-    parley::net::ws::append_frame(out, parley::net::ws::opcode::text, payload);
+    parley::ws::append_frame(out, parley::ws::opcode::text, payload);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * payload.size()));

@@ -110,7 +110,7 @@ class counting_emitter final : public chat::emitter {
                   const std::optional<std::string>&) override {
     std::abort();
   }
-  void close(int, std::string_view) override {}
+  void close(std::error_code) override {}
 
  private:
   fanout_counter& c_;

@@ -15,13 +15,14 @@
 #include <iostream>
 #include <thread>
 
+#include "app/options.h"
 #include "auth/jwt.h"
 #include "bus/bus.h"
 #include "bus/kafka_bus.h"
-#include "chat/outbox_relay.h"
 #include "chat/service.h"
 #include "config/config.h"
 #include "net/server.h"
+#include "relay/outbox_relay.h"
 #include "store/store.h"
 
 #ifndef PARLEY_DEFAULT_WEB_ROOT
@@ -86,98 +87,41 @@ int main(int argc, char** argv) {
                  static_cast<unsigned long long>(fds));
   }
 
+  // Dev mode mints tokens with the configured HS256 secret, or a random one.
   std::string dev_secret;
-  auth::verifier_options vopts;
-  vopts.hs256_secret = cfg->jwt_secret;
-  vopts.public_key_pem = cfg->jwt_public_key_pem;
-  vopts.issuer = cfg->jwt_issuer;
-  vopts.audience = cfg->jwt_audience;
-  vopts.skew_ms = cfg->jwt_skew_ms;
-  if (cfg->dev) {
-    if (!vopts.hs256_secret) vopts.hs256_secret = auth::random_secret();
-    dev_secret = *vopts.hs256_secret;
-  }
-  auto verifier = auth::verifier::make(vopts);
+  if (cfg->dev) dev_secret = cfg->jwt_secret ? *cfg->jwt_secret : auth::random_secret();
+  auto o = app::options_from(*cfg, dev_secret, PARLEY_DEFAULT_WEB_ROOT);
+  auto verifier = auth::verifier::make(o.verifier);
   if (!verifier) return fail("--jwt-public-key/--jwt-secret: " + verifier.error().message());
 
-  const bool cluster = !cfg->kafka_brokers.empty();
-  if (cluster && cfg->db.rfind("sqlite:", 0) == 0)
+  if (o.cluster && cfg->db.rfind("sqlite:", 0) == 0)
     return fail("--kafka: cluster mode needs a shared store: give --db postgresql://...");
 
-  store::options sopts;
-  sopts.url = cfg->db;
-  sopts.readers = cfg->store_readers;
-  sopts.outbox = cluster;
-  if (cfg->commit_interval_us)
-    sopts.commit_interval = std::chrono::microseconds(*cfg->commit_interval_us);
   std::string why;
-  auto st = store::make_store(sopts, why);
+  auto st = store::make_store(o.store, why);
   if (!st) return fail("--db: " + (why.empty() ? st.error().message() : why));
-
-  int threads = cfg->threads > 0
-                    ? cfg->threads
-                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  net::server_options nopts;
-  nopts.host = cfg->listen_host;
-  nopts.port = cfg->listen_port;
-  nopts.threads = threads;
-  nopts.max_frame_bytes = cfg->max_frame_bytes;
-  nopts.send_queue_bytes = cfg->send_queue_bytes;
-  nopts.send_queue_messages = cfg->send_queue_messages;
-  nopts.ping_interval_s = cfg->ping_interval_s;
-  nopts.idle_timeout_s = cfg->idle_timeout_s;
-  nopts.io_uring = !cfg->no_io_uring;
-  nopts.dev = cfg->dev;
-  nopts.dev_secret = dev_secret;
-  nopts.web_root = cfg->web_root.empty() ? PARLEY_DEFAULT_WEB_ROOT : cfg->web_root;
-  nopts.jwt_skew_ms = cfg->jwt_skew_ms;
-
-  chat::service_options copts;
-  copts.max_text_bytes = cfg->max_text_bytes;
-  copts.send_rate = cfg->send_rate;
-  copts.frame_rate = cfg->frame_rate;
-  copts.replay_max = cfg->replay_max;
-  copts.max_room_members = cfg->max_room_members;
-  copts.gap_wait_ms = cfg->gap_wait_ms;
-  copts.jwt_skew_ms = cfg->jwt_skew_ms;
-  copts.blocking_threads = std::max(2, cfg->store_readers);
-  copts.store_queue = cfg->store_queue;
 
   // Bind first: the default node id is the host name and the bound port (known only now
   // with port 0), and the bus needs the node id.
-  auto srv = std::make_unique<net::server>(nopts);
+  auto srv = std::make_unique<net::server>(o.net);
   auto port = srv->listen();
   if (!port)
     return fail("--listen " + cfg->listen_host + ":" + std::to_string(cfg->listen_port) + ": " +
                 port.error().message());
-  copts.node_id =
-      cfg->node_id.empty() ? host_name() + ":" + std::to_string(port.value()) : cfg->node_id;
-  srv->set_node_id(copts.node_id);
+  if (cfg->node_id.empty()) app::set_node_id(o, host_name() + ":" + std::to_string(port.value()));
 
   std::unique_ptr<bus::bus> b;
-  if (cluster) {
-    bus::kafka_options kopts;
-    for (const auto& br : cfg->kafka_brokers)
-      kopts.brokers += (kopts.brokers.empty() ? "" : ",") + br;
-    kopts.topic = cfg->kafka_topic;
-    kopts.partitions = cfg->kafka_partitions;
-    kopts.replication = cfg->kafka_replication;
-    kopts.node_id = copts.node_id;
-    kopts.properties = cfg->kafka_options;
-    auto kb = bus::make_kafka_bus(kopts, why);
+  if (o.cluster) {
+    auto kb = bus::make_kafka_bus(o.kafka, why);
     if (!kb) return fail("--kafka: " + (why.empty() ? kb.error().message() : why));
     b = std::move(kb).value();
   } else {
     b = bus::make_local_bus();
   }
 
-  auto svc = std::make_unique<chat::service>(*st.value(), *b, verifier.value(), copts);
-  std::unique_ptr<chat::outbox_relay> relay;
-  if (cluster) {
-    chat::outbox_relay_options ropts;
-    ropts.node_id = copts.node_id;
-    relay = std::make_unique<chat::outbox_relay>(*st.value(), *b, ropts);
-  }
+  auto svc = std::make_unique<chat::service>(*st.value(), *b, verifier.value(), o.chat);
+  std::unique_ptr<relay::outbox_relay> outbox;
+  if (o.cluster) outbox = std::make_unique<relay::outbox_relay>(*st.value(), *b, o.relay);
   // In cluster mode this creates the topic if missing and positions the consumer at the end
   // of every partition: the node is not ready before that.
   if (auto r = b->start(); !r) {
@@ -186,15 +130,15 @@ int main(int argc, char** argv) {
     st.value()->close();
     return 1;
   }
-  if (relay) relay->start();
+  if (outbox) outbox->start();
   srv->set_bus_state([bp = b.get()] { return bp->state(); });
   svc->start_membership_refresh();
   srv->run(*svc);
 
   std::printf("parleyd listening on %s:%u\n", cfg->listen_host.c_str(), port.value());
   std::fflush(stdout);
-  spdlog::info("node {} listening on http://{}:{} (db {}, {} threads)", copts.node_id,
-               cfg->listen_host, port.value(), cfg->db, threads);
+  spdlog::info("node {} listening on http://{}:{} (db {}, {} threads)", o.chat.node_id,
+               cfg->listen_host, port.value(), cfg->db, o.net.threads);
   if (cfg->dev) {
     spdlog::info(
         "dev mode: web chat at http://{}:{}/ ; get a token with: curl -s -X POST "
@@ -216,7 +160,7 @@ int main(int argc, char** argv) {
   b->stop();            // flush what the producer holds (bounded)
   // Confirmed rows whose removal can no longer reach the closed store stay in the outbox:
   // another node's relay publishes them again (at least once; consumers dedupe by seq).
-  if (relay) relay->stop();
+  if (outbox) outbox->stop();
   // Store calls still queued are dropped (their connections are closed); running ones get a
   // bound. One stuck past it (a database that does not answer) must not hold the process:
   // everything acknowledged is committed by now, so exit without destroying what it uses.

@@ -51,7 +51,7 @@ struct metrics {
   std::atomic<std::int64_t> store_busy{0};             // gauge: store calls running
   std::atomic<std::uint64_t> store_queue_rejected{0};  // refused: that queue was full
   histogram store_append_latency;                      // queue + commit, per append
-  // cluster bus (src/bus/kafka_bus.cc) and outbox relay (src/chat/outbox_relay.cc)
+  // cluster bus (src/bus/kafka_bus.cc) and outbox relay (src/relay/outbox_relay.cc)
   std::atomic<std::int64_t> kafka_up{0};                    // gauge: 1 while a broker answers
   std::atomic<std::int64_t> kafka_producer_queue{0};        // gauge: records awaiting a report
   std::atomic<std::int64_t> kafka_consumer_lag{0};          // gauge: records behind the ends

@@ -1,7 +1,7 @@
 #pragma once
 // result<T>: the value-or-error type used on every data path (no exceptions there).
-// Each module defines its own `enum class errc` and registers it with
-// PARLEY_DECLARE_ERRC so that it converts implicitly to std::error_code; `net` translates
+// Each module defines its own `enum class errc` and registers it with PARLEY_ERRC_CATEGORY
+// and PARLEY_ERRC_TRAIT so that it converts implicitly to std::error_code; `net` translates
 // error codes to wire codes in exactly one place (src/net/errors.cc).
 #include <boost/outcome/result.hpp>
 #include <boost/outcome/try.hpp>

@@ -41,6 +41,23 @@ struct record {
 };
 using record_ptr = std::shared_ptr<const record>;
 
+// The `message` record of a stored message: any type with the store's message fields
+// (room, seq, id, sender, text, ts, cid), moved from when given an rvalue.
+template <class Message>
+record message_record(Message&& m, std::string node) {
+  record r;
+  r.k = kind::message;
+  r.room = std::forward<Message>(m).room;
+  r.node = std::move(node);
+  r.seq = m.seq;
+  r.id = std::forward<Message>(m).id;
+  r.from = std::forward<Message>(m).sender;
+  r.text = std::forward<Message>(m).text;
+  r.ts = m.ts;
+  r.cid = std::forward<Message>(m).cid;
+  return r;
+}
+
 // JSON encoding of a record exactly as protocol.md section 7 (the public contract).
 std::string encode(const record& r);
 // Parses a record; bad_record for anything that is not a valid v1 record.

@@ -1,8 +1,6 @@
 #include "chat/connection.h"
 
 #include <boost/asio/post.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
 #include <utility>
 
 #include "base/clock.h"
@@ -107,8 +105,7 @@ void connection::error(std::error_code ec, std::string message, std::optional<st
   error_times_.push_back(now);
   while (!error_times_.empty() && now - error_times_.front() > k_error_flood_window_ms)
     error_times_.pop_front();
-  if (static_cast<int>(error_times_.size()) > k_error_flood_count)
-    out->close(1008, "too many errors");
+  if (static_cast<int>(error_times_.size()) > k_error_flood_count) out->close(errc::flooded);
 }
 
 void connection::arm_expiry() {
@@ -171,26 +168,21 @@ void connection::do_send(client_frame f) {
     return error(errc::bad_request, "text must not contain U+0000", ref_of(f), f.rid);
   send_request req{user_, *room, std::move(f.text), f.cid, session_};
   auto ref = ref_of(f);
-  if (f.cid) {
-    if (from_needle_.empty())
-      from_needle_ = "\"from\":" + boost::json::serialize(boost::json::string(user_));
-    auto& u = unacked_[*f.cid];
-    if (u.count++ == 0) u.needle = "\"cid\":" + boost::json::serialize(boost::json::string(*f.cid));
-  }
-  svc_.send(std::move(req), [self = shared_from_this(), ref, rid = f.rid,
-                             cid = f.cid](result<store::append_result> r) mutable {
-    // Posted before the message's record is published: the ack precedes the copy.
-    asio::post(self->strand_, [self, r = std::move(r), ref = std::move(ref), rid = std::move(rid),
-                               cid = std::move(cid)]() mutable {
-      if (self->stopped_) return;
-      if (!r) {
-        self->error(r.error(), r.error().message(), ref, rid);
-      } else {
-        self->emit(ack_frame(r.value().msg, rid));
-      }
-      self->send_answered(cid);
-    });
-  });
+  if (f.cid) ++unacked_[*f.cid];
+  svc_.send(std::move(req),
+            [self = shared_from_this(), ref, rid = f.rid, cid = f.cid](result<sent> r) mutable {
+              // Posted before the message's record is published: the ack precedes the copy.
+              asio::post(self->strand_, [self, r = std::move(r), ref = std::move(ref),
+                                         rid = std::move(rid), cid = std::move(cid)]() mutable {
+                if (self->stopped_) return;
+                if (!r) {
+                  self->error(r.error(), r.error().message(), ref, rid);
+                } else {
+                  self->emit(ack_frame(r.value().msg, rid));
+                }
+                self->send_answered(cid);
+              });
+            });
 }
 
 void connection::do_join(std::string room, std::optional<std::int64_t> since,
@@ -208,32 +200,22 @@ void connection::do_join(std::string room, std::optional<std::int64_t> since,
   svc_.routes().subscribe(room, shared_from_this());
   auto generation = s.generation;
   int limit = since ? svc_.options().replay_max : 50;
-  blocking(
-      [&svc = svc_, room, user = user_, since, limit]() -> result<store::join_snapshot> {
-        BOOST_OUTCOME_TRY(svc.require_member(room, user));
-        if (ids::is_direct(room))
-          if (auto e = svc.storage().ensure_direct_room(room, now_ms()); !e)
-            return from_store(e.error());
-        auto snap = svc.storage().join(room, user, since, limit);
-        if (!snap) return from_store(snap.error());
-        return snap;
-      },
-      [self = shared_from_this(), room, generation, since,
-       rid](result<store::join_snapshot> snap) mutable {
-        self->finish_join(room, generation, since, std::move(snap), rid);
-      });
+  blocking([&svc = svc_, room, user = user_, since,
+            limit] { return svc.join(room, user, since, limit); },
+           [self = shared_from_this(), room, generation, since,
+            rid](result<join_snapshot> snap) mutable {
+             self->finish_join(room, generation, since, std::move(snap), rid);
+           });
 }
 
 void connection::finish_join(const std::string& room, std::uint64_t generation,
-                             std::optional<std::int64_t> since, result<store::join_snapshot> snap,
+                             std::optional<std::int64_t> since, result<join_snapshot> snap,
                              const std::optional<std::string>& rid) {
   auto it = subs_.find(room);
   if (it == subs_.end() || it->second.generation != generation) return;  // left or re-joined
   auto& s = it->second;
   if (!snap) {
-    if (s.gap_timer) s.gap_timer->cancel();
-    subs_.erase(it);
-    svc_.routes().unsubscribe(room, this);
+    drop_subscription(it);
     return error(snap.error(), snap.error().message(), std::string("join"), rid);
   }
   auto& sn = snap.value();
@@ -250,12 +232,7 @@ void connection::finish_join(const std::string& room, std::uint64_t generation,
       std::size_t end = std::min(n, i + k_history_frame_max);
       emit(history_frame(room, ms, i, end, end == n && sn.replay.more, rid));
     }
-    if (sn.replay.more) {
-      if (s.gap_timer) s.gap_timer->cancel();
-      subs_.erase(it);
-      svc_.routes().unsubscribe(room, this);
-      return;
-    }
+    if (sn.replay.more) return drop_subscription(it);
   }
   s.last = sn.last_seq;
   s.st = subscription::state::live;
@@ -263,46 +240,33 @@ void connection::finish_join(const std::string& room, std::uint64_t generation,
   if (!s.pending.empty()) arm_gap_timer(room, s);
 }
 
+void connection::drop_subscription(subscriptions::iterator it) {
+  if (it->second.gap_timer) it->second.gap_timer->cancel();
+  svc_.routes().unsubscribe(it->first, this);
+  subs_.erase(it);
+}
+
 void connection::do_leave(const std::string& room, const std::optional<std::string>& rid) {
-  if (auto it = subs_.find(room); it != subs_.end()) {
-    if (it->second.gap_timer) it->second.gap_timer->cancel();
-    subs_.erase(it);
-    svc_.routes().unsubscribe(room, this);
-  }
+  if (auto it = subs_.find(room); it != subs_.end()) drop_subscription(it);
   emit(left_frame(room, std::nullopt, rid));
 }
 
 void connection::do_history(client_frame f) {
   auto room = *f.room;
-  blocking(
-      [&svc = svc_, room, user = user_, before = f.before,
-       limit = f.limit]() -> result<store::page> {
-        BOOST_OUTCOME_TRY(svc.require_member(room, user));
-        auto p = svc.storage().history(room, before, limit);
-        if (!p && p.error() == store::errc::not_found && ids::is_direct(room))
-          return store::page{};  // nobody wrote yet
-        if (!p) return from_store(p.error());
-        return p;
-      },
-      [self = shared_from_this(), room, rid = f.rid](result<store::page> p) {
-        if (!p) return self->error(p.error(), p.error().message(), std::string("history"), rid);
-        const auto& ms = p.value().messages;
-        self->emit(history_frame(room, ms, 0, ms.size(), p.value().more, rid));
-      });
+  blocking([&svc = svc_, room, user = user_, before = f.before,
+            limit = f.limit] { return svc.messages(user, room, before, std::nullopt, limit); },
+           [self = shared_from_this(), room, rid = f.rid](result<page> p) {
+             if (!p)
+               return self->error(p.error(), p.error().message(), std::string("history"), rid);
+             const auto& ms = p.value().messages;
+             self->emit(history_frame(room, ms, 0, ms.size(), p.value().more, rid));
+           });
 }
 
 void connection::do_read(client_frame f) {
   auto room = *f.room;
   blocking(
-      [&svc = svc_, room, user = user_, seq = f.seq]() -> result<std::int64_t> {
-        BOOST_OUTCOME_TRY(svc.require_member(room, user));
-        if (ids::is_direct(room))
-          if (auto e = svc.storage().ensure_direct_room(room, now_ms()); !e)
-            return from_store(e.error());
-        auto r = svc.storage().set_read(room, user, seq);
-        if (!r) return from_store(r.error());
-        return r;
-      },
+      [&svc = svc_, room, user = user_, seq = f.seq] { return svc.mark_read(room, user, seq); },
       [self = shared_from_this(), room, rid = f.rid](result<std::int64_t> r) {
         if (!r) return self->error(r.error(), r.error().message(), std::string("read"), rid);
         bus::record rec;
@@ -353,7 +317,7 @@ void connection::on_record(const bus::record_ptr& r, const frame_ptr& frame, del
   bool joined = it != subs_.end();
   switch (what) {
     case delivery::message:
-      if (joined) deliver_message(r->room, it->second, r->seq, frame);
+      if (joined) deliver_message(*r, it->second, frame);
       break;
     case delivery::notify:
     case delivery::added:
@@ -366,9 +330,7 @@ void connection::on_record(const bus::record_ptr& r, const frame_ptr& frame, del
       break;
     case delivery::removed:
       if (joined) {
-        if (it->second.gap_timer) it->second.gap_timer->cancel();
-        subs_.erase(it);
-        svc_.routes().unsubscribe(r->room, this);
+        drop_subscription(it);
         emit(left_frame(r->room, std::string("removed"), std::nullopt));
       } else if (auto out = out_.lock()) {
         out->emit(frame, false);
@@ -377,25 +339,20 @@ void connection::on_record(const bus::record_ptr& r, const frame_ptr& frame, del
   }
 }
 
-bool connection::held(const frame_ptr& frame) const {
-  if (unacked_.empty()) return false;
-  // Frames are compact JSON (message_frame): a quote inside a string value is escaped, so
-  // these needles match the fields themselves, never text inside a value.
-  std::string_view f(*frame);
-  if (f.find(from_needle_) == std::string_view::npos) return false;
-  for (const auto& [cid, u] : unacked_)
-    if (f.find(u.needle) != std::string_view::npos) return true;
-  return false;
+std::optional<std::string> connection::own_cid(const std::string& sender,
+                                               const std::optional<std::string>& cid) const {
+  if (unacked_.empty() || !cid || sender != user_) return std::nullopt;
+  return cid;
 }
 
-bool connection::held(const store::message& m) const {
-  return !unacked_.empty() && m.sender == user_ && m.cid && unacked_.count(*m.cid) != 0;
+bool connection::held(const waiting& w) const {
+  return w.own_cid && unacked_.count(*w.own_cid) != 0;
 }
 
 void connection::send_answered(const std::optional<std::string>& cid) {
   if (!cid) return;
   auto it = unacked_.find(*cid);
-  if (it == unacked_.end() || --it->second.count > 0) return;
+  if (it == unacked_.end() || --it->second > 0) return;
   unacked_.erase(it);
   // Release what waited behind this send's own copy.
   for (auto& [room, s] : subs_) {
@@ -405,19 +362,20 @@ void connection::send_answered(const std::optional<std::string>& cid) {
   }
 }
 
-void connection::deliver_message(const std::string& room, subscription& s, std::int64_t seq,
-                                 const frame_ptr& frame) {
+void connection::deliver_message(const bus::record& r, subscription& s, const frame_ptr& frame) {
+  auto seq = r.seq;
   if (s.st == subscription::state::replaying) {
-    s.pending.emplace(seq, frame);
+    s.pending.emplace(seq, waiting{frame, own_cid(r.from, r.cid)});
     return;
   }
   if (seq <= s.last) {
     global_metrics().duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  waiting w{frame, own_cid(r.from, r.cid)};
   if (seq == s.last + 1) {
-    if (held(frame)) {  // released by send_answered()
-      s.pending.emplace(seq, frame);
+    if (held(w)) {  // released by send_answered()
+      s.pending.emplace(seq, std::move(w));
       return;
     }
     if (auto out = out_.lock()) out->emit(frame, true);
@@ -425,9 +383,9 @@ void connection::deliver_message(const std::string& room, subscription& s, std::
     drain_pending(s);
     return;
   }
-  s.pending.emplace(seq, frame);
-  if (s.pending.size() > k_max_pending) return fill_gap(room);
-  arm_gap_timer(room, s);
+  s.pending.emplace(seq, std::move(w));
+  if (s.pending.size() > k_max_pending) return fill_gap(r.room);
+  arm_gap_timer(r.room, s);
 }
 
 void connection::drain_pending(subscription& s) {
@@ -438,7 +396,7 @@ void connection::drain_pending(subscription& s) {
       global_metrics().duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
     } else if (first->first == s.last + 1) {
       if (held(first->second)) break;  // released by send_answered()
-      if (out) out->emit(first->second, true);
+      if (out) out->emit(first->second.frame, true);
       s.last = first->first;
     } else {
       break;
@@ -477,30 +435,32 @@ void connection::fill_gap(const std::string& room) {
   std::int64_t first = s.last + 1, last = s.pending.begin()->first - 1;
   s.gap_fill_in_flight = true;
   global_metrics().gap_fills.fetch_add(1, std::memory_order_relaxed);
-  blocking([&svc = svc_, room, first, last] { return svc.storage().range(room, first, last); },
-           [self = shared_from_this(), room,
-            generation = s.generation](result<std::vector<store::message>> r) {
-             auto it = self->subs_.find(room);
-             if (it == self->subs_.end() || it->second.generation != generation) return;
-             auto& s = it->second;
-             s.gap_fill_in_flight = false;
-             if (r) {
-               auto out = self->out_.lock();
-               bool holding = false;  // from the first held message on, all wait in order
-               for (const auto& m : r.value()) {
-                 if (holding || (m.seq == s.last + 1 && self->held(m))) {
-                   holding = true;
-                   s.pending.emplace(m.seq, std::make_shared<const std::string>(message_frame(m)));
-                   continue;
-                 }
-                 if (m.seq != s.last + 1) continue;
-                 if (out) out->emit(std::make_shared<const std::string>(message_frame(m)), true);
-                 s.last = m.seq;
-               }
-             }
-             self->drain_pending(s);
-             if (!s.pending.empty()) self->arm_gap_timer(room, s);
-           });
+  blocking(
+      [&svc = svc_, room, first, last] { return svc.range(room, first, last); },
+      [self = shared_from_this(), room, generation = s.generation](result<std::vector<message>> r) {
+        auto it = self->subs_.find(room);
+        if (it == self->subs_.end() || it->second.generation != generation) return;
+        auto& s = it->second;
+        s.gap_fill_in_flight = false;
+        if (r) {
+          auto out = self->out_.lock();
+          bool holding = false;  // from the first held message on, all wait in order
+          for (const auto& m : r.value()) {
+            waiting w{nullptr, self->own_cid(m.sender, m.cid)};
+            if (holding || (m.seq == s.last + 1 && self->held(w))) {
+              holding = true;
+              w.frame = std::make_shared<const std::string>(message_frame(m));
+              s.pending.emplace(m.seq, std::move(w));
+              continue;
+            }
+            if (m.seq != s.last + 1) continue;
+            if (out) out->emit(std::make_shared<const std::string>(message_frame(m)), true);
+            s.last = m.seq;
+          }
+        }
+        self->drain_pending(s);
+        if (!s.pending.empty()) self->arm_gap_timer(room, s);
+      });
 }
 
 }  // namespace parley::chat

@@ -27,7 +27,7 @@
 
 #include "bus/bus.h"
 #include "chat/frames.h"
-#include "store/store.h"
+#include "chat/rooms.h"
 
 namespace parley::chat {
 
@@ -44,7 +44,8 @@ class emitter {
   virtual void emit_error(std::error_code ec, const std::string& message,
                           const std::optional<std::string>& ref,
                           const std::optional<std::string>& rid) = 0;
-  virtual void close(int code, std::string_view reason) = 0;
+  // Closes the connection for `why` (e.g. errc::flooded); net chooses the close code.
+  virtual void close(std::error_code why) = 0;
 };
 
 enum class delivery { message, notify, ephemeral, added, removed };
@@ -73,11 +74,17 @@ class connection : public std::enable_shared_from_this<connection> {
   void post_record(bus::record_ptr r, frame_ptr frame, delivery what);
 
  private:
+  // A `message` frame waiting for its turn, and what the ack-first rule needs of it: the
+  // cid when the message is this user's own (else nothing).
+  struct waiting {
+    frame_ptr frame;
+    std::optional<std::string> own_cid;
+  };
   struct subscription {
     enum class state { replaying, live } st = state::replaying;
     std::int64_t last = 0;
     std::uint64_t generation = 0;
-    std::map<std::int64_t, frame_ptr> pending;  // seq -> `message` frame, beyond last + 1
+    std::map<std::int64_t, waiting> pending;  // by seq, beyond last + 1
     std::unique_ptr<boost::asio::steady_timer> gap_timer;
     bool gap_fill_in_flight = false;
     bool gap_armed = false;
@@ -87,7 +94,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void do_send(client_frame f);
   void do_join(std::string room, std::optional<std::int64_t> since, std::optional<std::string> rid);
   void finish_join(const std::string& room, std::uint64_t generation,
-                   std::optional<std::int64_t> since, result<store::join_snapshot> snap,
+                   std::optional<std::int64_t> since, result<join_snapshot> snap,
                    const std::optional<std::string>& rid);
   void do_leave(const std::string& room, const std::optional<std::string>& rid);
   void do_history(client_frame f);
@@ -95,13 +102,17 @@ class connection : public std::enable_shared_from_this<connection> {
   void do_typing(client_frame f);
   void do_auth(client_frame f);
 
+  using subscriptions = std::unordered_map<std::string, subscription>;
+  // Forgets a joined room: its gap timer, what it buffered, the router's subscription.
+  void drop_subscription(subscriptions::iterator it);
   void on_record(const bus::record_ptr& r, const frame_ptr& frame, delivery what);
-  void deliver_message(const std::string& room, subscription& s, std::int64_t seq,
-                       const frame_ptr& frame);
+  void deliver_message(const bus::record& r, subscription& s, const frame_ptr& frame);
   void drain_pending(subscription& s);
-  // The ack-first rule for a repeated send: see unacked_.
-  bool held(const frame_ptr& frame) const;
-  bool held(const store::message& m) const;
+  // The cid by which the ack-first rule may hold a message (see unacked_): its cid when
+  // `sender` is this connection's user and a send of this connection is waiting.
+  std::optional<std::string> own_cid(const std::string& sender,
+                                     const std::optional<std::string>& cid) const;
+  bool held(const waiting& w) const;
   void send_answered(const std::optional<std::string>& cid);
   void arm_gap_timer(const std::string& room, subscription& s);
   void fill_gap(const std::string& room);
@@ -121,23 +132,18 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string session_;
   std::int64_t exp_ms_;
   std::optional<std::string> default_room_;
-  std::unordered_map<std::string, subscription> subs_;
+  subscriptions subs_;
   boost::asio::steady_timer expiry_timer_;
   // ms of recent errors (flood control); a devector allocates nothing until used.
   boost::container::devector<std::int64_t> error_times_;
   bool stopped_ = false;
   // Sends of this connection waiting for their answer, by cid (a count: the same cid may be
-  // sent again before the first answer), with the cid as it appears in a message frame. A
-  // live copy of the user's own message carrying such a cid is held back (with everything
-  // after it in that room) until the answer is out, so that `ack` precedes the sender's own
-  // copy even for a repeated send whose original was published before (protocol.md, ack).
-  // For a new message the ack is always first anyway (it is posted before the publish).
-  struct unacked {
-    int count = 0;
-    std::string needle;  // "cid":"<cid, JSON-escaped>"
-  };
-  std::unordered_map<std::string, unacked> unacked_;
-  std::string from_needle_;  // "from":"<user, JSON-escaped>"
+  // sent again before the first answer). A live copy of the user's own message carrying
+  // such a cid is held back (with everything after it in that room) until the answer is
+  // out, so that `ack` precedes the sender's own copy even for a repeated send whose
+  // original was published before (protocol.md, ack). For a new message the ack is always
+  // first anyway (it is posted before the publish).
+  std::unordered_map<std::string, int> unacked_;
 };
 
 }  // namespace parley::chat

@@ -34,6 +34,8 @@ class category final : public std::error_category {
         return "conflict";
       case errc::overloaded:
         return "server busy: too many requests waiting for the store, retry later";
+      case errc::flooded:
+        return "too many errors";
     }
     return "unknown chat error";
   }

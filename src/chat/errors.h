@@ -19,6 +19,7 @@ enum class errc {
   not_found,   // HTTP: no such route/resource
   conflict,    // HTTP: already exists / room full
   overloaded,  // the store pool's queue is full: nothing was done (wire: `unavailable`)
+  flooded,     // a connection answered with too many errors in a row: net closes it (1008)
 };
 PARLEY_ERRC_CATEGORY(parley::chat, errc)
 

@@ -10,11 +10,13 @@ namespace json = boost::json;
 
 namespace {
 
-void put_message_fields(json::object& o, const store::message& m) {
+// A stored message or a bus record (the same fields; the sender is `sender` or `from`).
+template <class M>
+void put_message_fields(json::object& o, const M& m, const std::string& sender) {
   o["room"] = m.room;
   o["seq"] = m.seq;
   o["id"] = m.id;
-  o["from"] = m.sender;
+  o["from"] = sender;
   o["text"] = m.text;
   o["ts"] = m.ts;
   if (m.cid)
@@ -25,7 +27,7 @@ void put_message_fields(json::object& o, const store::message& m) {
 
 json::object message_object(const store::message& m) {
   json::object o;
-  put_message_fields(o, m);
+  put_message_fields(o, m, m.sender);
   return o;
 }
 
@@ -224,7 +226,14 @@ std::string ack_frame(const store::message& m, const std::optional<std::string>&
 std::string message_frame(const store::message& m) {
   json::object o;
   o["type"] = "message";
-  put_message_fields(o, m);
+  put_message_fields(o, m, m.sender);
+  return json::serialize(o);
+}
+
+std::string message_frame(const bus::record& r) {
+  json::object o;
+  o["type"] = "message";
+  put_message_fields(o, r, r.from);
   return json::serialize(o);
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "bus/bus.h"
 #include "store/store.h"
 
 namespace parley::chat {
@@ -52,6 +53,8 @@ std::string hello_frame(const std::string& user, const std::string& session,
                         const std::string& node, std::int64_t server_time);
 std::string ack_frame(const store::message& m, const std::optional<std::string>& rid);
 std::string message_frame(const store::message& m);
+// The same frame from a `message` record (the router's, built once for every receiver).
+std::string message_frame(const bus::record& r);
 std::string joined_frame(const std::string& room, std::int64_t last_seq, std::int64_t read_seq,
                          const std::optional<std::string>& rid);
 // `messages[first, last)` as one history frame.

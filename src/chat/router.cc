@@ -143,8 +143,7 @@ void router::dispatch(const bus::record_ptr& r) {
         if (auto it = rooms_.find(r->room); it != rooms_.end()) collect(it->second, to);
       }
       if (!to.empty()) {
-        store::message m{r->room, r->seq, r->id, r->from, r->cid, r->text, r->ts};
-        auto frame = std::make_shared<const std::string>(message_frame(m));
+        auto frame = std::make_shared<const std::string>(message_frame(*r));
         for (auto& c : to) c->post_record(r, frame, delivery::message);
       }
       notify(r);

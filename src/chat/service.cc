@@ -13,7 +13,7 @@ namespace parley::chat {
 
 service::service(store::store& st, bus::bus& b, std::shared_ptr<const auth::verifier> verifier,
                  service_options opts)
-    : store_(st),
+    : rooms_(st),
       bus_(b),
       verifier_(std::move(verifier)),
       opts_(std::move(opts)),
@@ -76,8 +76,7 @@ void service::probe_store(std::function<void(bool)> done) {
   };
   // Refused only while stopping (a ping in flight holds the one slot only while the
   // waiters list is non-empty, and then nothing is posted).
-  if (!health_.try_post([this, answer] { answer(static_cast<bool>(store_.ping())); }))
-    answer(false);
+  if (!health_.try_post([this, answer] { answer(rooms_.ping()); })) answer(false);
 }
 
 void service::refresh_memberships() { refresh_rooms(router_.joined_group_rooms()); }
@@ -86,7 +85,7 @@ void service::refresh_rooms(const std::vector<std::string>& rooms) {
   if (rooms.empty()) return;
   // All of them in one read (PostgreSQL: one query per 1,000 rooms), not a query per room:
   // a node serving 10,000 rooms would otherwise ask 5,000 times a second.
-  auto fresh = store_.members_of(rooms);
+  auto fresh = rooms_.members_of(rooms);
   if (!fresh) return;  // store down: keep what we have, try again next round
   for (const auto& room : rooms) {
     auto it = fresh.value().find(room);
@@ -144,9 +143,8 @@ void service::check_member(const std::string& room, const std::string& user,
 
 result<member_set_ptr> service::group_members(const std::string& room) {
   if (auto m = members_.get(room)) return m;
-  auto r = store_.members(room);
-  if (!r) return from_store(r.error());
-  member_set set(r.value().begin(), r.value().end());
+  BOOST_OUTCOME_TRY(auto list, rooms_.members(room));
+  member_set set(list.begin(), list.end());
   members_.put(room, std::move(set));
   return members_.get_stale(room);
 }
@@ -163,7 +161,7 @@ result<void> service::require_member(const std::string& room, const std::string&
   return success();
 }
 
-void service::send(send_request req, std::function<void(result<store::append_result>)> done) {
+void service::send(send_request req, std::function<void(result<sent>)> done) {
   if (req.text.size() > opts_.max_text_bytes) return done(errc::too_large);
   if (req.text.empty() || !ids::valid_text(req.text)) return done(errc::bad_request);
   auto room = req.room, user = req.user;
@@ -176,40 +174,30 @@ void service::send(send_request req, std::function<void(result<store::append_res
           // A repeat of a stored cid is answered with its original ack even when the bucket
           // is empty: repeats do not count against the rate limit.
           return blocking(
-              [this, req = std::move(req)]() -> result<store::append_result> {
-                auto found = store_.find_cid(req.room, req.user, *req.cid);
-                if (!found) return from_store(found.error());
-                if (!found.value()) return errc::rate_limited;
-                return store::append_result{std::move(*found.value()), true};
+              [this, req = std::move(req)]() -> result<sent> {
+                BOOST_OUTCOME_TRY(auto found, rooms_.find_cid(req.room, req.user, *req.cid));
+                if (!found) return errc::rate_limited;
+                return sent{std::move(*found), true};
               },
               std::move(done));
         }
-        store::append_request ar;
+        append_request ar;
         ar.room = req.room;
         ar.sender = req.user;
         ar.cid = req.cid;
         ar.text = std::move(req.text);
         ar.ts = now_ms();
         ar.id = ids::new_message_id(ar.ts);
-        store_.append(std::move(ar), [this, user = req.user, origin = std::move(req.origin_session),
-                                      done = std::move(done)](result<store::append_result> r) {
-          if (!r) return done(from_store(r.error()));
+        rooms_.append(std::move(ar), [this, user = req.user, origin = std::move(req.origin_session),
+                                      done = std::move(done)](result<sent> r) {
+          if (!r) return done(r.error());
           if (r.value().duplicate) {
             // A repeat of a stored cid does not count against the rate limit.
             limits_.refund(user, rate_limiter::bucket::send);
             return done(std::move(r));
           }
-          auto rec = std::make_shared<bus::record>();
-          const auto& m = r.value().msg;
-          rec->k = bus::kind::message;
-          rec->room = m.room;
-          rec->node = opts_.node_id;
-          rec->seq = m.seq;
-          rec->id = m.id;
-          rec->from = m.sender;
-          rec->text = m.text;
-          rec->ts = m.ts;
-          rec->cid = m.cid;
+          auto rec = std::make_shared<const bus::record>(
+              bus::message_record(r.value().msg, opts_.node_id));
           // The ack is posted first (by `done`), then the message: the sender's connection
           // sees them in that order.
           done(std::move(r));
@@ -235,8 +223,8 @@ void service::publish_membership(const std::string& room, const std::string& use
   publish(std::move(r));
 }
 
-result<store::room> service::create_room(const std::string& caller, const std::string& name,
-                                         const std::vector<std::string>& members) {
+result<room> service::create_room(const std::string& caller, const std::string& name,
+                                  const std::vector<std::string>& members) {
   std::set<std::string> all(members.begin(), members.end());
   all.insert(caller);
   for (const auto& u : all)
@@ -245,9 +233,9 @@ result<store::room> service::create_room(const std::string& caller, const std::s
   std::vector<std::string> list(all.begin(), all.end());
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto id = ids::new_group_id();
-    auto r = store_.create_group(id, name, caller, list, now_ms());
-    if (!r && r.error() == store::errc::conflict) continue;  // id collision: try another
-    if (!r) return from_store(r.error());
+    auto r = rooms_.create_group(id, name, caller, list);
+    if (!r && r.error() == errc::conflict) continue;  // id collision: try another
+    if (!r) return r.error();
     // Cache the creator only: each member's `add` record below fills in the rest and
     // notifies that member's connections (the router notifies only on news).
     members_.put(id, member_set{caller});
@@ -258,26 +246,23 @@ result<store::room> service::create_room(const std::string& caller, const std::s
   return errc::internal;
 }
 
-result<std::vector<store::room_summary>> service::list_rooms(const std::string& caller) {
-  auto r = store_.rooms_of(caller);
-  if (!r) return from_store(r.error());
-  return r;
+result<std::vector<room_summary>> service::list_rooms(const std::string& caller) {
+  return rooms_.rooms_of(caller);
 }
 
-result<store::room> service::get_room(const std::string& caller, const std::string& room) {
-  if (ids::is_direct(room)) {
-    BOOST_OUTCOME_TRY(require_member(room, caller));
-    if (auto e = store_.ensure_direct_room(room, now_ms()); !e) return from_store(e.error());
+result<room> service::get_room(const std::string& caller, const std::string& room_id) {
+  if (ids::is_direct(room_id)) {
+    BOOST_OUTCOME_TRY(require_member(room_id, caller));
   }
-  auto r = store_.get_room(room);
-  if (!r) return from_store(r.error());
+  auto r = rooms_.get(room_id);
+  if (!r) return r.error();
   const auto& ms = r.value().members;
   if (std::find(ms.begin(), ms.end(), caller) == ms.end()) return errc::not_member;
   return r;
 }
 
-result<store::room> service::add_member(const std::string& caller, const std::string& room,
-                                        const std::string& user) {
+result<room> service::add_member(const std::string& caller, const std::string& room,
+                                 const std::string& user) {
   if (ids::is_direct(room)) {
     BOOST_OUTCOME_TRY(require_member(room, caller));
     return errc::bad_request;  // direct rooms have exactly their two members
@@ -287,18 +272,13 @@ result<store::room> service::add_member(const std::string& caller, const std::st
   if (static_cast<int>(before.members.size()) >= opts_.max_room_members &&
       std::find(before.members.begin(), before.members.end(), user) == before.members.end())
     return errc::conflict;
-  auto added = store_.add_member(room, user, now_ms());
-  if (!added) return from_store(added.error());
-  if (added.value()) {
-    publish_membership(room, user, "add", before.last_seq, caller);
-  }
-  auto after = store_.get_room(room);
-  if (!after) return from_store(after.error());
-  return after;
+  BOOST_OUTCOME_TRY(auto added, rooms_.add_member(room, user));
+  if (added) publish_membership(room, user, "add", before.last_seq, caller);
+  return rooms_.get(room);
 }
 
-result<store::room> service::remove_member(const std::string& caller, const std::string& room,
-                                           const std::string& user) {
+result<room> service::remove_member(const std::string& caller, const std::string& room,
+                                    const std::string& user) {
   if (ids::is_direct(room)) {
     BOOST_OUTCOME_TRY(require_member(room, caller));
     return errc::bad_request;
@@ -306,24 +286,34 @@ result<store::room> service::remove_member(const std::string& caller, const std:
   if (!ids::valid_user(user)) return errc::bad_request;
   BOOST_OUTCOME_TRY(auto before, get_room(caller, room));
   if (caller != user && caller != before.created_by) return errc::forbidden;
-  auto removed = store_.remove_member(room, user);
-  if (!removed) return from_store(removed.error());
-  if (!removed.value()) return errc::not_found;
+  BOOST_OUTCOME_TRY(auto removed, rooms_.remove_member(room, user));
+  if (!removed) return errc::not_found;
   publish_membership(room, user, "remove", before.last_seq, caller);
-  auto after = store_.get_room(room);
-  if (!after) return from_store(after.error());
-  return after;
+  return rooms_.get(room);
 }
 
-result<store::page> service::messages(const std::string& caller, const std::string& room,
-                                      std::optional<std::int64_t> before,
-                                      std::optional<std::int64_t> after, int limit) {
+result<page> service::messages(const std::string& caller, const std::string& room,
+                               std::optional<std::int64_t> before,
+                               std::optional<std::int64_t> after, int limit) {
   BOOST_OUTCOME_TRY(require_member(room, caller));
-  auto r = after ? store_.after(room, *after, limit) : store_.history(room, before, limit);
-  if (!r && r.error() == store::errc::not_found && ids::is_direct(room))
-    return store::page{};  // a direct room nobody wrote to yet
-  if (!r) return from_store(r.error());
-  return r;
+  return rooms_.history(room, before, after, limit);
+}
+
+result<join_snapshot> service::join(const std::string& room, const std::string& user,
+                                    std::optional<std::int64_t> since, int limit) {
+  BOOST_OUTCOME_TRY(require_member(room, user));
+  return rooms_.join(room, user, since, limit);
+}
+
+result<std::int64_t> service::mark_read(const std::string& room, const std::string& user,
+                                        std::int64_t seq) {
+  BOOST_OUTCOME_TRY(require_member(room, user));
+  return rooms_.set_read(room, user, seq);
+}
+
+result<std::vector<message>> service::range(const std::string& room, std::int64_t first,
+                                            std::int64_t last) {
+  return rooms_.range(room, first, last);
 }
 
 }  // namespace parley::chat

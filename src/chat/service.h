@@ -27,8 +27,8 @@
 #include "chat/errors.h"
 #include "chat/membership.h"
 #include "chat/rate_limiter.h"
+#include "chat/rooms.h"
 #include "chat/router.h"
-#include "store/store.h"
 
 namespace parley::chat {
 
@@ -66,7 +66,6 @@ class service {
   const service_options& options() const { return opts_; }
   // Names this node in hello frames and bus records. Call before serving.
   void set_node_id(std::string id) { opts_.node_id = std::move(id); }
-  store::store& storage() { return store_; }
   router& routes() { return router_; }
   rate_limiter& limits() { return limits_; }
   const auth::verifier& verifier() const { return *verifier_; }
@@ -87,7 +86,7 @@ class service {
   // on the store's writer thread after COMMIT, or on any thread with an error; it must not
   // block. After `done` returns for a new (non-repeat) message, the message is published
   // on the bus, so a connection that posts its ack from `done` sees the ack first.
-  void send(send_request req, std::function<void(result<store::append_result>)> done);
+  void send(send_request req, std::function<void(result<sent>)> done);
 
   // Whether `user` may see `room`: direct rooms by id, groups through the cache (loading
   // it on the blocking pool when missing). `done` may run on the calling thread.
@@ -102,18 +101,27 @@ class service {
   // Publishes an ephemeral record (typing, read) from a connection.
   void publish(bus::record r);
 
-  // HTTP API, all BLOCKING. Errors are chat::errc values.
-  result<store::room> create_room(const std::string& caller, const std::string& name,
-                                  const std::vector<std::string>& members);
-  result<std::vector<store::room_summary>> list_rooms(const std::string& caller);
-  result<store::room> get_room(const std::string& caller, const std::string& room);
-  result<store::room> add_member(const std::string& caller, const std::string& room,
-                                 const std::string& user);
-  result<store::room> remove_member(const std::string& caller, const std::string& room,
-                                    const std::string& user);
-  result<store::page> messages(const std::string& caller, const std::string& room,
-                               std::optional<std::int64_t> before,
-                               std::optional<std::int64_t> after, int limit);
+  // A connection's store work, all BLOCKING, membership checked first (except range():
+  // the gap fill of a room the connection joined). Errors are chat::errc values.
+  result<join_snapshot> join(const std::string& room, const std::string& user,
+                             std::optional<std::int64_t> since, int limit);
+  result<std::int64_t> mark_read(const std::string& room, const std::string& user,
+                                 std::int64_t seq);
+  result<std::vector<message>> range(const std::string& room, std::int64_t first,
+                                     std::int64_t last);
+
+  // HTTP API (and history frames: messages()), all BLOCKING. Errors are chat::errc values.
+  result<room> create_room(const std::string& caller, const std::string& name,
+                           const std::vector<std::string>& members);
+  result<std::vector<room_summary>> list_rooms(const std::string& caller);
+  result<room> get_room(const std::string& caller, const std::string& room);
+  result<room> add_member(const std::string& caller, const std::string& room,
+                          const std::string& user);
+  result<room> remove_member(const std::string& caller, const std::string& room,
+                             const std::string& user);
+  result<page> messages(const std::string& caller, const std::string& room,
+                        std::optional<std::int64_t> before, std::optional<std::int64_t> after,
+                        int limit);
 
   // Re-reads the membership of every group room a local connection joined, every
   // `every` (on the store pool; a round the pool refuses is skipped), and applies changes
@@ -135,7 +143,7 @@ class service {
   void publish_membership(const std::string& room, const std::string& user, const char* op,
                           std::int64_t last_seq, const std::string& by);
 
-  store::store& store_;
+  rooms rooms_;
   bus::bus& bus_;
   std::shared_ptr<const auth::verifier> verifier_;
   service_options opts_;

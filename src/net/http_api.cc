@@ -1,5 +1,7 @@
 #include "net/http_api.h"
 
+#include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <fstream>
 #include <sstream>
@@ -10,55 +12,46 @@
 #include "base/metrics.h"
 #include "chat/frames.h"
 #include "chat/service.h"
-#include "net/errors.h"
+#include "net/http_target.h"
 
 namespace parley::net {
 
 namespace json = boost::json;
 
-http_reply error_reply(int status, std::string_view code, std::string_view message) {
+http_reply error_reply(std::error_code ec, std::string_view message, context where) {
+  auto w = to_wire(ec, where);
   json::object o;
-  o["error"] = code;
+  o["error"] = w.code;
   o["message"] = message;
-  global_metrics().errors.inc(std::string(code));
-  http_reply r{status, json::serialize(o), "application/json", {}};
+  global_metrics().errors.inc(std::string(w.code));
+  http_reply r{w.http_status, json::serialize(o), "application/json", {}};
   // Busy, down or draining: worth trying again (elsewhere, or here in a moment).
-  if (status == 503) r.headers.emplace_back("Retry-After", "1");
+  if (w.http_status == 503) r.headers.emplace_back("Retry-After", "1");
   return r;
 }
 
 namespace {
 
+using chat::errc;
+
 http_reply from_error(std::error_code ec) {
-  auto w = to_wire(ec, context::api);
-  std::string msg = ec.message();
-  if (w.code == "not_found") msg = "no such room";  // never reveal whether it exists
-  return error_reply(w.http_status, w.code, msg);
+  // Never reveal whether a room one may not see exists.
+  bool hidden = to_wire(ec, context::api).code == "not_found";
+  return error_reply(ec, hidden ? "no such room" : ec.message());
 }
 
 http_reply json_reply(int status, const json::value& v) {
   return {status, json::serialize(v), "application/json", {}};
 }
 
-std::vector<std::string> split_path(const std::string& path) {
-  std::vector<std::string> parts;
-  std::string cur;
-  for (char c : path.substr(path.empty() ? 0 : 1)) {
-    if (c == '/') {
-      parts.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  parts.push_back(cur);
-  return parts;
+const char* kind_name(chat::room_kind k) {
+  return k == chat::room_kind::direct ? "direct" : "group";
 }
 
-json::object room_json(const store::room& r) {
+json::object room_json(const chat::room& r) {
   json::object o;
   o["id"] = r.id;
-  o["kind"] = r.kind == store::room_kind::direct ? "direct" : "group";
+  o["kind"] = kind_name(r.kind);
   o["name"] = r.name;
   json::array ms;
   for (const auto& m : r.members) ms.emplace_back(m);
@@ -67,6 +60,20 @@ json::object room_json(const store::room& r) {
   o["created_at"] = r.created_at;
   o["last_seq"] = r.last_seq;
   return o;
+}
+
+json::array rooms_json(const std::vector<chat::room_summary>& rooms) {
+  json::array arr;
+  for (const auto& s : rooms) {
+    json::object o;
+    o["id"] = s.id;
+    o["kind"] = kind_name(s.kind);
+    o["name"] = s.name;
+    o["last_seq"] = s.last_seq;
+    o["read_seq"] = s.read_seq;
+    arr.emplace_back(std::move(o));
+  }
+  return arr;
 }
 
 std::optional<json::object> parse_body(const std::string& body) {
@@ -80,6 +87,14 @@ std::optional<std::string> str_field(const json::object& o, const char* k) {
   auto it = o.find(k);
   if (it == o.end() || !it->value().is_string()) return std::nullopt;
   return std::string(it->value().get_string());
+}
+
+// The body's "user" field, when it is a valid user id.
+std::optional<std::string> body_user(const std::string& body) {
+  auto o = parse_body(body);
+  auto user = o ? str_field(*o, "user") : std::nullopt;
+  if (!user || !ids::valid_user(*user)) return std::nullopt;
+  return user;
 }
 
 // Parses an optional non-negative integer query parameter; false on a malformed value.
@@ -116,175 +131,208 @@ http_reply static_file(const http_options& opts, const std::string& path) {
   for (char c : name)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
       safe = false;
-  if (!safe) return error_reply(404, "not_found", "no such page");
+  if (!safe) return error_reply(errc::not_found, "no such page");
   std::ifstream f(opts.web_root + "/" + name, std::ios::binary);
-  if (!f) return error_reply(404, "not_found", "no such page");
+  if (!f) return error_reply(errc::not_found, "no such page");
   std::ostringstream ss;
   ss << f.rdbuf();
   return {200, ss.str(), content_type_of(name), {}};
 }
 
-// Runs `work` (returning an http_reply; may block on the store) on the service's store pool
-// and answers its reply; a full pool is answered at once with 503 `unavailable`.
-template <class Work>
-void on_store_pool(chat::service& svc, const reply_fn& done, Work work) {
-  svc.blocking(
-      [work = std::move(work)]() -> result<http_reply> { return work(); },
-      [done](result<http_reply> r) { done(r ? std::move(r).value() : from_error(r.error())); });
+// ---- the /api routes ----
+
+// One API call: the request, the caller (from the token) and the path's parameters.
+struct call {
+  chat::service& svc;
+  const http_options& opts;
+  const http_request_info& req;
+  const reply_fn& done;
+  std::string me;
+  std::optional<std::string> room;  // {room}, checked to be a valid room id
+  std::string user;                 // {user}, as given: the handler checks it
+};
+
+// Runs `work` (the service's BLOCKING call, returning result<T>) on the store pool and
+// answers `status` with `to_json(value)`, or the error; a full pool is 503 at once.
+template <class Work, class ToJson>
+void on_store_pool(const call& c, int status, Work work, ToJson to_json) {
+  c.svc.blocking(std::move(work), [done = c.done, status, to_json](auto r) {
+    done(r ? json_reply(status, to_json(r.value())) : from_error(r.error()));
+  });
 }
 
-json::array rooms_json(const std::vector<store::room_summary>& rooms) {
-  json::array arr;
-  for (const auto& s : rooms) {
-    json::object o;
-    o["id"] = s.id;
-    o["kind"] = s.kind == store::room_kind::direct ? "direct" : "group";
-    o["name"] = s.name;
-    o["last_seq"] = s.last_seq;
-    o["read_seq"] = s.read_seq;
-    arr.emplace_back(std::move(o));
+void dev_token(call& c) {
+  auto user = body_user(c.req.body);
+  if (!user)
+    return c.done(error_reply(errc::bad_request, "body must be {\"user\": a valid user id}"));
+  auto exp = now_ms() / 1000 + 3600;
+  json::object o;
+  o["token"] = auth::mint_hs256(c.opts.dev_secret, *user, exp);
+  o["user"] = *user;
+  o["exp"] = exp * 1000;
+  c.done(json_reply(200, o));
+}
+
+void list_rooms(call& c) {
+  on_store_pool(
+      c, 200, [s = &c.svc, me = c.me] { return s->list_rooms(me); }, rooms_json);
+}
+
+void create_room(call& c) {
+  auto body = parse_body(c.req.body);
+  if (!body) return c.done(error_reply(errc::bad_request, "body must be a JSON object"));
+  auto name = str_field(*body, "name");
+  if (!name || name->empty() || name->size() > 200 || !ids::valid_text(*name))
+    return c.done(
+        error_reply(errc::bad_request, "name must be a string of 1 to 200 bytes, without U+0000"));
+  std::vector<std::string> members;
+  if (auto it = body->find("members"); it != body->end()) {
+    const char* bad = "members must be an array of user ids";
+    if (!it->value().is_array()) return c.done(error_reply(errc::bad_request, bad));
+    for (const auto& m : it->value().get_array()) {
+      if (!m.is_string() || !ids::valid_user(m.get_string()))
+        return c.done(error_reply(errc::bad_request, bad));
+      members.emplace_back(m.get_string());
+    }
   }
-  return arr;
+  on_store_pool(
+      c, 201,
+      [s = &c.svc, me = c.me, name = std::move(*name), members = std::move(members)] {
+        return s->create_room(me, name, members);
+      },
+      room_json);
 }
 
-// POST /api/rooms/{id}/messages: asynchronous like a WebSocket send (service::send never
+void get_room(call& c) {
+  on_store_pool(
+      c, 200, [s = &c.svc, me = c.me, room = *c.room] { return s->get_room(me, room); }, room_json);
+}
+
+void add_member(call& c) {
+  auto user = body_user(c.req.body);
+  if (!user)
+    return c.done(error_reply(errc::bad_request, "body must be {\"user\": a valid user id}"));
+  on_store_pool(
+      c, 200,
+      [s = &c.svc, me = c.me, room = *c.room, user = std::move(*user)] {
+        return s->add_member(me, room, user);
+      },
+      room_json);
+}
+
+void remove_member(call& c) {
+  if (!ids::valid_user(c.user)) return c.done(error_reply(errc::bad_request, "invalid user id"));
+  on_store_pool(
+      c, 200,
+      [s = &c.svc, me = c.me, room = *c.room, user = c.user] {
+        return s->remove_member(me, room, user);
+      },
+      room_json);
+}
+
+void list_messages(call& c) {
+  std::optional<std::int64_t> before, after, limit;
+  if (!query_int(c.req, "before", before) || !query_int(c.req, "after", after) ||
+      !query_int(c.req, "limit", limit))
+    return c.done(error_reply(errc::bad_request, "before, after and limit must be integers >= 0"));
+  if (before && after)
+    return c.done(error_reply(errc::bad_request, "give before or after, not both"));
+  int lim = limit ? static_cast<int>(std::clamp<std::int64_t>(*limit, 1, 200)) : 50;
+  on_store_pool(
+      c, 200,
+      [s = &c.svc, me = c.me, room = *c.room, before, after, lim] {
+        return s->messages(me, room, before, after, lim);
+      },
+      [](const chat::page& p) {
+        json::object o;
+        o["messages"] = json::parse(chat::messages_json(p.messages));
+        o["more"] = p.more;
+        return o;
+      });
+}
+
+// POST /api/rooms/{room}/messages: asynchronous like a WebSocket send (service::send never
 // blocks; the store's writer answers), so no thread waits for the answer.
-void post_message(chat::service& svc, const http_request_info& req, const std::string& me,
-                  const std::string& room, const reply_fn& done) {
-  auto body = parse_body(req.body);
-  if (!body) return done(error_reply(400, "bad_request", "body must be a JSON object"));
+void post_message(call& c) {
+  auto body = parse_body(c.req.body);
+  if (!body) return c.done(error_reply(errc::bad_request, "body must be a JSON object"));
   auto text = str_field(*body, "text");
-  if (!text) return done(error_reply(400, "bad_request", "missing field 'text'"));
+  if (!text) return c.done(error_reply(errc::bad_request, "missing field 'text'"));
   if (!ids::valid_text(*text))
-    return done(error_reply(400, "bad_request", "text must not contain U+0000"));
+    return c.done(error_reply(errc::bad_request, "text must not contain U+0000"));
   std::optional<std::string> cid;
   if (auto it = body->find("cid"); it != body->end() && !it->value().is_null()) {
     if (!it->value().is_string() || !ids::valid_cid(it->value().get_string()))
-      return done(
-          error_reply(400, "bad_request", "cid must be a string of 1 to 64 bytes, without U+0000"));
+      return c.done(
+          error_reply(errc::bad_request, "cid must be a string of 1 to 64 bytes, without U+0000"));
     cid = std::string(it->value().get_string());
   }
-  svc.send(chat::send_request{me, room, std::move(*text), cid, ""},
-           [done](result<store::append_result> r) {
-             if (!r) return done(from_error(r.error()));
-             done(json_reply(201, json::parse(chat::ack_frame(r.value().msg, std::nullopt))));
-           });
+  c.svc.send(chat::send_request{c.me, *c.room, std::move(*text), cid, ""},
+             [done = c.done](result<chat::sent> r) {
+               if (!r) return done(from_error(r.error()));
+               done(json_reply(201, json::parse(chat::ack_frame(r.value().msg, std::nullopt))));
+             });
+}
+
+struct route {
+  std::string_view method;
+  std::string_view path;  // segments after /api; {room} and {user} match one segment
+  void (*handle)(call&);
+};
+
+// Every /api route. A path that matches a route with another method is 405; no match, 404.
+// /api/dev/token (dev mode only) is the one route answered without a token.
+constexpr std::array k_routes{
+    route{"POST", "/api/dev/token", dev_token},
+    route{"GET", "/api/rooms", list_rooms},
+    route{"POST", "/api/rooms", create_room},
+    route{"GET", "/api/rooms/{room}", get_room},
+    route{"POST", "/api/rooms/{room}/members", add_member},
+    route{"DELETE", "/api/rooms/{room}/members/{user}", remove_member},
+    route{"GET", "/api/rooms/{room}/messages", list_messages},
+    route{"POST", "/api/rooms/{room}/messages", post_message},
+};
+
+// Whether `parts` (the request path's segments) has the shape of `pattern`; if so, sets
+// the parameters of `c`.
+bool matches(std::string_view pattern, const std::vector<std::string>& parts, call& c) {
+  auto want = split_path(pattern);
+  if (want.size() != parts.size()) return false;
+  for (std::size_t i = 0; i < want.size(); ++i)
+    if (want[i] != parts[i] && want[i] != "{room}" && want[i] != "{user}") return false;
+  c.room.reset();
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (want[i] == "{room}") c.room = parts[i];
+    if (want[i] == "{user}") c.user = parts[i];
+  }
+  return true;
 }
 
 void api(chat::service& svc, const http_options& opts, const http_request_info& req,
-         const std::vector<std::string>& p, const reply_fn& done) {
-  // /api/dev/token exists only in dev mode, and is answered before any authentication.
-  if (p.size() == 3 && p[1] == "dev" && p[2] == "token") {
-    if (!opts.dev) return done(error_reply(404, "not_found", "no such route"));
-    if (req.method != "POST") return done(error_reply(405, "bad_request", "use POST"));
-    auto body = parse_body(req.body);
-    auto user = body ? str_field(*body, "user") : std::nullopt;
-    if (!user || !ids::valid_user(*user))
-      return done(error_reply(400, "bad_request", "body must be {\"user\": a valid user id}"));
-    auto exp = now_ms() / 1000 + 3600;
-    json::object o;
-    o["token"] = auth::mint_hs256(opts.dev_secret, *user, exp);
-    o["user"] = *user;
-    o["exp"] = exp * 1000;
-    return done(json_reply(200, o));
+         const reply_fn& done) {
+  auto parts = split_path(req.path);
+  call c{svc, opts, req, done, {}, std::nullopt, {}};
+  bool dev_route = matches(k_routes[0].path, parts, c);
+  if (dev_route) {
+    if (!opts.dev) return done(error_reply(errc::not_found, "no such route"));
+    if (req.method != "POST") return done(error_reply(net::errc::method_not_allowed, "use POST"));
+    return dev_token(c);
   }
   if (!req.bearer)
-    return done(error_reply(401, "unauthorized", "missing Authorization: Bearer token"));
+    return done(error_reply(errc::unauthorized, "missing Authorization: Bearer token"));
   auto claims = svc.verifier().verify(*req.bearer, now_ms());
-  if (!claims) return done(error_reply(401, "unauthorized", claims.error().message()));
-  std::string me = claims.value().sub;
-  auto* s = &svc;
-
-  if (p.size() >= 2 && p[1] == "rooms") {
-    if (p.size() == 2) {
-      if (req.method == "GET") {
-        return on_store_pool(svc, done, [s, me] {
-          auto r = s->list_rooms(me);
-          if (!r) return from_error(r.error());
-          return json_reply(200, rooms_json(r.value()));
-        });
-      }
-      if (req.method == "POST") {
-        auto body = parse_body(req.body);
-        if (!body) return done(error_reply(400, "bad_request", "body must be a JSON object"));
-        auto name = str_field(*body, "name");
-        if (!name || name->empty() || name->size() > 200 || !ids::valid_text(*name))
-          return done(error_reply(400, "bad_request",
-                                  "name must be a string of 1 to 200 bytes, without U+0000"));
-        std::vector<std::string> members;
-        if (auto it = body->find("members"); it != body->end()) {
-          if (!it->value().is_array())
-            return done(error_reply(400, "bad_request", "members must be an array of user ids"));
-          for (const auto& m : it->value().get_array()) {
-            if (!m.is_string() || !ids::valid_user(m.get_string()))
-              return done(error_reply(400, "bad_request", "members must be an array of user ids"));
-            members.emplace_back(m.get_string());
-          }
-        }
-        return on_store_pool(svc, done, [s, me, name = std::move(*name), members] {
-          auto r = s->create_room(me, name, members);
-          if (!r) return from_error(r.error());
-          return json_reply(201, room_json(r.value()));
-        });
-      }
-      return done(error_reply(405, "bad_request", "method not allowed"));
-    }
-    const auto& room = p[2];
-    if (!ids::valid_room(room)) return done(error_reply(400, "bad_request", "invalid room id"));
-    if (p.size() == 3) {
-      if (req.method != "GET") return done(error_reply(405, "bad_request", "method not allowed"));
-      return on_store_pool(svc, done, [s, me, room] {
-        auto r = s->get_room(me, room);
-        if (!r) return from_error(r.error());
-        return json_reply(200, room_json(r.value()));
-      });
-    }
-    if (p[3] == "members") {
-      if (p.size() == 4 && req.method == "POST") {
-        auto body = parse_body(req.body);
-        auto user = body ? str_field(*body, "user") : std::nullopt;
-        if (!user || !ids::valid_user(*user))
-          return done(error_reply(400, "bad_request", "body must be {\"user\": a valid user id}"));
-        return on_store_pool(svc, done, [s, me, room, user = std::move(*user)] {
-          auto r = s->add_member(me, room, user);
-          if (!r) return from_error(r.error());
-          return json_reply(200, room_json(r.value()));
-        });
-      }
-      if (p.size() == 5 && req.method == "DELETE") {
-        if (!ids::valid_user(p[4])) return done(error_reply(400, "bad_request", "invalid user id"));
-        return on_store_pool(svc, done, [s, me, room, user = p[4]] {
-          auto r = s->remove_member(me, room, user);
-          if (!r) return from_error(r.error());
-          return json_reply(200, room_json(r.value()));
-        });
-      }
-      return done(error_reply(405, "bad_request", "method not allowed"));
-    }
-    if (p[3] == "messages" && p.size() == 4) {
-      if (req.method == "GET") {
-        std::optional<std::int64_t> before, after, limit;
-        if (!query_int(req, "before", before) || !query_int(req, "after", after) ||
-            !query_int(req, "limit", limit))
-          return done(
-              error_reply(400, "bad_request", "before, after and limit must be integers >= 0"));
-        if (before && after)
-          return done(error_reply(400, "bad_request", "give before or after, not both"));
-        int lim = limit ? static_cast<int>(std::clamp<std::int64_t>(*limit, 1, 200)) : 50;
-        return on_store_pool(svc, done, [s, me, room, before, after, lim] {
-          auto r = s->messages(me, room, before, after, lim);
-          if (!r) return from_error(r.error());
-          json::object o;
-          o["messages"] = json::parse(chat::messages_json(r.value().messages));
-          o["more"] = r.value().more;
-          return json_reply(200, o);
-        });
-      }
-      if (req.method == "POST") return post_message(svc, req, me, room, done);
-      return done(error_reply(405, "bad_request", "method not allowed"));
-    }
+  if (!claims) return done(error_reply(claims.error(), claims.error().message()));
+  c.me = claims.value().sub;
+  bool shape = false;
+  for (const auto& r : k_routes) {
+    if (!matches(r.path, parts, c)) continue;
+    if (!shape && c.room && !ids::valid_room(*c.room))
+      return done(error_reply(errc::bad_request, "invalid room id"));
+    shape = true;
+    if (r.method == req.method) return r.handle(c);
   }
-  return done(error_reply(404, "not_found", "no such route"));
+  if (shape) return done(error_reply(net::errc::method_not_allowed, "method not allowed"));
+  done(error_reply(errc::not_found, "no such route"));
 }
 
 }  // namespace
@@ -307,9 +355,9 @@ void handle_http(chat::service& svc, const http_options& opts, const http_reques
   }
   if (req.path == "/metrics")
     return done({200, global_metrics().render(), "text/plain; version=0.0.4", {}});
-  if (req.path.rfind("/api/", 0) == 0) return api(svc, opts, req, split_path(req.path), done);
+  if (req.path.rfind("/api/", 0) == 0) return api(svc, opts, req, done);
   if (req.method != "GET" && req.method != "HEAD")
-    return done(error_reply(404, "not_found", "no such route"));
+    return done(error_reply(chat::errc::not_found, "no such route"));
   done(static_file(opts, req.path));
 }
 

@@ -11,8 +11,11 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
+
+#include "net/errors.h"
 
 namespace parley::chat {
 class service;
@@ -46,7 +49,8 @@ using reply_fn = std::function<void(http_reply)>;
 void handle_http(chat::service& svc, const http_options& opts, const http_request_info& req,
                  reply_fn done);
 
-// {"error":code,"message":msg} with `status` (503 adds `Retry-After: 1`).
-http_reply error_reply(int status, std::string_view code, std::string_view message);
+// {"error":code,"message":message} with the code and status to_wire(ec, where) gives
+// (503 adds `Retry-After: 1`).
+http_reply error_reply(std::error_code ec, std::string_view message, context where = context::api);
 
 }  // namespace parley::net

@@ -1,31 +1,34 @@
-// HTTP sessions: read a request, answer it (asynchronously when it touches the store),
-// keep-alive; authenticate and hand /ws upgrades to a WebSocket session.
+#include "net/http_session.h"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <boost/url.hpp>
 
 #include "auth/jwt.h"
 #include "base/clock.h"
 #include "base/ids.h"
-#include "bus/bus.h"
 #include "chat/service.h"
 #include "net/errors.h"
 #include "net/http_api.h"
-#include "net/sessions.h"
-#include "net/websocket.h"
-#include "net/ws_codec.h"
+#include "net/http_target.h"
+#include "net/shared_state.h"
+#include "net/websocket_session.h"
+#include "ws/codec.h"
 
 namespace parley::net {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace urls = boost::urls;
 
 namespace {
+
+constexpr std::size_t k_header_limit = 16 * 1024;
+constexpr std::size_t k_body_limit = 1024 * 1024;
+constexpr auto k_read_timeout = std::chrono::seconds(60);
+constexpr auto k_write_timeout = std::chrono::seconds(30);
 
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
@@ -39,9 +42,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
  private:
   void do_read() {
     parser_.emplace();
-    parser_->header_limit(16 * 1024);
-    parser_->body_limit(1024 * 1024);
-    stream_.expires_after(std::chrono::seconds(60));
+    parser_->header_limit(k_header_limit);
+    parser_->body_limit(k_body_limit);
+    stream_.expires_after(k_read_timeout);
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
@@ -51,23 +54,20 @@ class http_session : public std::enable_shared_from_this<http_session> {
     if (ec == http::error::end_of_stream) return do_close();
     if (ec == http::error::body_limit) {
       keep_alive_ = false;
-      return reply(error_reply(413, "too_large", "request body over 1 MiB"));
+      return reply(error_reply(chat::errc::too_large, "request body over 1 MiB"));
     }
     if (ec) return do_close();
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
     head_ = req.method() == http::verb::head;
 
+    auto target = parse_target(req.target());
+    if (!target) return reply(error_reply(chat::errc::bad_request, "malformed request target"));
     http_request_info info;
     info.method = std::string(req.method_string());
-    auto target = urls::parse_origin_form(req.target());
-    if (!target) return reply(error_reply(400, "bad_request", "malformed request target"));
-    for (auto seg : target->segments()) info.path += "/" + seg;  // decoded
-    if (info.path.empty()) info.path = "/";
-    for (auto param : target->params()) info.query[param.key] = param.value;
-    auto authz = req[http::field::authorization];
-    if (authz.size() > 7 && beast::iequals(authz.substr(0, 7), "Bearer "))
-      info.bearer = std::string(authz.substr(7));
+    info.path = std::move(target->path);
+    info.query = std::move(target->query);
+    info.bearer = bearer_token(req[http::field::authorization]);
 
     if (info.path == "/ws") return upgrade(std::move(req), std::move(info));
     info.body = std::move(req.body());
@@ -81,42 +81,45 @@ class http_session : public std::enable_shared_from_this<http_session> {
     });
   }
 
+  // Refuses an upgrade: the answer of `ec` in the upgrade context.
+  void refuse(std::error_code ec, std::string_view message) {
+    reply(error_reply(ec, message, context::upgrade));
+  }
+
   void upgrade(http::request<http::string_body> req, http_request_info info) {
-    if (!beast::websocket::is_upgrade(req))
-      return reply(error_reply(400, "bad_request", "expected a WebSocket upgrade"));
-    if (req[http::field::host].empty())
-      return reply(error_reply(400, "bad_request", "missing Host header"));
-    if (req[http::field::sec_websocket_version].empty())
-      return reply(error_reply(400, "bad_request", "missing Sec-WebSocket-Version"));
-    if (req[http::field::sec_websocket_version] != "13") {
-      auto r = error_reply(426, "bad_request", "WebSocket version 13 required");
+    const auto bad = chat::errc::bad_request;
+    if (!beast::websocket::is_upgrade(req)) return refuse(bad, "expected a WebSocket upgrade");
+    if (req[http::field::host].empty()) return refuse(bad, "missing Host header");
+    auto version = req[http::field::sec_websocket_version];
+    if (version.empty()) return refuse(bad, "missing Sec-WebSocket-Version");
+    if (version != "13") {
+      auto r =
+          error_reply(errc::version_required, "WebSocket version 13 required", context::upgrade);
       r.headers.emplace_back("Sec-WebSocket-Version", "13");
       return reply(std::move(r));
     }
     if (!ws::valid_client_key(req[http::field::sec_websocket_key]))
-      return reply(error_reply(400, "bad_request", "missing or invalid Sec-WebSocket-Key"));
-    if (state_->draining) return reply(error_reply(503, "unavailable", "server shutting down"));
+      return refuse(bad, "missing or invalid Sec-WebSocket-Key");
+    if (state_->draining) return refuse(errc::shutting_down, "server shutting down");
     // The token: header first, else the query parameter (browsers cannot set headers).
     std::optional<std::string> token = info.bearer;
     if (!token)
       if (auto it = info.query.find("token"); it != info.query.end()) token = it->second;
-    if (!token) return reply(error_reply(401, "unauthorized", "missing token"));
+    if (!token) return refuse(chat::errc::unauthorized, "missing token");
     auto claims = state_->svc->verifier().verify(*token, now_ms());
-    if (!claims) return reply(error_reply(401, "unauthorized", claims.error().message()));
+    if (!claims) return refuse(claims.error(), claims.error().message());
     std::string user = claims.value().sub;
 
     std::optional<std::string> room;
     auto rcv = info.query.find("receiverId");
     auto rm = info.query.find("room");
     if (rcv != info.query.end() && rm != info.query.end())
-      return reply(error_reply(400, "bad_request", "give receiverId or room, not both"));
+      return refuse(bad, "give receiverId or room, not both");
     if (rcv != info.query.end()) {
-      if (!ids::valid_user(rcv->second))
-        return reply(error_reply(400, "bad_request", "invalid receiverId"));
+      if (!ids::valid_user(rcv->second)) return refuse(bad, "invalid receiverId");
       room = ids::direct_room(user, rcv->second);
     } else if (rm != info.query.end()) {
-      if (!ids::valid_room(rm->second))
-        return reply(error_reply(400, "bad_request", "invalid room id"));
+      if (!ids::valid_room(rm->second)) return refuse(bad, "invalid room id");
       room = rm->second;
     }
     auto exp = claims.value().exp_ms;
@@ -126,16 +129,15 @@ class http_session : public std::enable_shared_from_this<http_session> {
         r, user,
         [self = shared_from_this(), req = std::move(req), user, exp,
          room = std::move(room)](result<void> m) mutable {
-          asio::post(self->stream_.get_executor(), [self, req = std::move(req), user, exp,
-                                                    room = std::move(room), m]() mutable {
-            if (!m) {
-              auto w = to_wire(m.error(), context::upgrade);
-              return self->reply(error_reply(
-                  w.http_status, w.code,
-                  w.http_status == 403 ? "not a member of this room" : m.error().message()));
-            }
-            self->accept(std::move(req), std::move(user), exp, std::move(room));
-          });
+          asio::post(self->stream_.get_executor(),
+                     [self, req = std::move(req), user, exp, room = std::move(room), m]() mutable {
+                       if (!m) {
+                         bool not_member = m.error() == chat::errc::not_member;
+                         return self->refuse(m.error(), not_member ? "not a member of this room"
+                                                                   : m.error().message());
+                       }
+                       self->accept(std::move(req), std::move(user), exp, std::move(room));
+                     });
         });
   }
 
@@ -158,7 +160,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     res->body() = std::move(r.body);
     res->prepare_payload();
     if (head_) res->body().clear();
-    stream_.expires_after(std::chrono::seconds(30));
+    stream_.expires_after(k_write_timeout);
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                         if (ec || !res->keep_alive()) return self->do_close();

@@ -29,8 +29,6 @@ struct server_options {
   bool dev = false;
   std::string dev_secret;  // HS256 secret used to mint dev tokens (dev mode only)
   std::string web_root;    // directory served at /
-  std::string node_id;
-  std::int64_t jwt_skew_ms = 30'000;
   // Socket writes of one round of the event loop in one io_uring submit (send_batch.h);
   // false, or no io_uring here: one send() each.
   bool io_uring = true;
@@ -42,8 +40,6 @@ class server {
   ~server();
   // Binds and listens; returns the bound port (useful with port 0).
   result<std::uint16_t> listen();
-  // The node id sent in `hello`. Call before run().
-  void set_node_id(std::string id);
   // What /readyz reports for the bus ("local", "up", "down"). Call before run().
   void set_bus_state(std::function<std::string()> state);
   // Starts the network threads serving `svc` (returns at once). listen() first; `svc` must

@@ -10,6 +10,7 @@
 
 #include "base/clock.h"
 #include "base/ids.h"
+#include "net/errors.h"
 
 namespace parley::chat::testing {
 
@@ -33,9 +34,10 @@ void recorder::emit_error(std::error_code ec, const std::string& message,
   cv_.notify_all();
 }
 
-void recorder::close(int code, std::string_view) {
+void recorder::close(std::error_code why) {
+  // The close code net's one table gives `why` (chat names the reason, net the code).
   std::lock_guard lk(mu_);
-  closes_.push_back(code);
+  closes_.push_back(net::to_wire(why).close_code);
   cv_.notify_all();
 }
 

@@ -42,7 +42,7 @@ class recorder final : public emitter {
   void emit_error(std::error_code ec, const std::string& message,
                   const std::optional<std::string>& ref,
                   const std::optional<std::string>& rid) override;
-  void close(int code, std::string_view reason) override;
+  void close(std::error_code why) override;
 
   std::vector<entry> frames() const;
   std::vector<error_entry> errors() const;

@@ -1,5 +1,5 @@
 // RFC 6455 at the byte level, from a raw TCP client: parleyd frames WebSocket itself
-// (src/net/ws_codec.h), so what a library client would hide is checked here: the opening
+// (src/ws/codec.h), so what a library client would hide is checked here: the opening
 // handshake, fragmentation with control frames between fragments, frames split across
 // reads or several in one write, ping/pong, the close handshake and protocol errors.
 #include <boost/asio/connect.hpp>

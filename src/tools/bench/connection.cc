@@ -12,9 +12,9 @@
 #include <boost/json.hpp>
 #include <charconv>
 
-#include "net/ws_codec.h"
 #include "tools/bench/checker.h"
 #include "tools/common.h"
+#include "ws/codec.h"
 
 namespace parley::tools::bench {
 namespace {
@@ -23,7 +23,7 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
-namespace ws = parley::net::ws;
+namespace ws = parley::ws;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 using strand_type = net::strand<net::io_context::executor_type>;
@@ -42,7 +42,7 @@ constexpr std::size_t k_read_chunk_max = 64 * 1024;
 // One TCP connection with what belongs to it. A connection replaces its link when it
 // reconnects (connect scenario); handlers of an old link see it is stale and stop.
 //
-// The generator speaks WebSocket itself (net/ws_codec.h) rather than through Beast's
+// The generator speaks WebSocket itself (ws/codec.h) rather than through Beast's
 // websocket::stream: in fanout one core receives up to 100,000 frames/s, and the stream's
 // composed read (per frame: a speculative recvmsg that finds nothing, then a wait, under
 // several layers of handlers and a dynamic allocation per JSON node) made half of the

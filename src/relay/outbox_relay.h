@@ -1,6 +1,6 @@
 #pragma once
 // The outbox relay: every stored message reaches the bus, even when its first publish was
-// lost (Kafka down, queue full, node killed between COMMIT and produce). architecture.md,
+// lost (Kafka down, queue full, node killed between COMMIT and produce). docs/architecture.md,
 // "Outbox".
 //
 // Two jobs on one thread of its own:
@@ -35,7 +35,7 @@ namespace parley {
 struct metrics;
 }
 
-namespace parley::chat {
+namespace parley::relay {
 
 struct outbox_relay_options {
   std::string node_id;                        // written into republished records
@@ -78,4 +78,4 @@ class outbox_relay {
   std::thread thread_;
 };
 
-}  // namespace parley::chat
+}  // namespace parley::relay

@@ -1,11 +1,13 @@
 #pragma once
-// Internal to net: the HTTP session (reads requests, routes them, upgrades /ws) and the
-// WebSocket session (owns one socket, its strand, the bounded send queue and the chat
-// connection). Beast's chat-multi shape: listener -> http_session -> websocket_session,
-// shared_state for the registry.
+// Internal to net: what every session of one server shares (Beast's chat-multi shape:
+// listener -> http_session -> websocket_session, shared_state for the registry): the chat
+// service, the options, the drain flag, the socket-write batcher and the registry of open
+// WebSocket sessions, which shutdown closes with 1001.
+//
+// Threads: the fields are set before the listener accepts and read-only afterwards, except
+// `draining` (atomic) and the registry (under `mu`), which any thread may use.
 #include <atomic>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -24,8 +26,6 @@ struct shared_state {
   server_options opts;
   std::atomic<bool> draining{false};
   std::function<std::string()> bus_state = [] { return std::string("local"); };  // /readyz
-  std::mutex mu;
-  std::unordered_map<const websocket_session*, std::weak_ptr<websocket_session>> sessions;
   std::unique_ptr<send_batch> sends;  // set by the server before it accepts
 
   explicit shared_state(server_options o) : opts(std::move(o)) {}
@@ -34,9 +34,10 @@ struct shared_state {
   // Asks every session to close with 1001; returns how many were open.
   std::size_t close_all();
   std::size_t open_sessions();
-};
 
-// Starts an HTTP session on an accepted socket (runs on its own strand).
-void start_http_session(std::shared_ptr<shared_state> state, boost::asio::ip::tcp::socket socket);
+ private:
+  std::mutex mu_;
+  std::unordered_map<const websocket_session*, std::weak_ptr<websocket_session>> sessions_;
+};
 
 }  // namespace parley::net

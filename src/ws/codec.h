@@ -1,8 +1,8 @@
 #pragma once
-// ws_codec: RFC 6455 framing, without I/O: the server side for parleyd, and the few client
+// ws codec: RFC 6455 framing, without I/O: the server side for parleyd, and the few client
 // pieces the load generator (`parley bench`) reads and writes frames with.
 //
-// parleyd speaks WebSocket through this codec and its own session (websocket_session.cc)
+// parleyd speaks WebSocket through this codec and its own session (net/websocket_session.cc)
 // rather than Beast's websocket::stream: Beast's stream keeps ~2.7 kB of state per
 // connection (a 1.5 kB read buffer inside it, always allocated), which alone is most of the
 // memory budget of an idle connection (docs/benchmarks.md). What the session needs is
@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-namespace parley::net::ws {
+namespace parley::ws {
 
 enum class opcode : std::uint8_t {
   continuation = 0,
@@ -29,6 +29,19 @@ enum class opcode : std::uint8_t {
 };
 
 constexpr bool is_control(opcode op) noexcept { return static_cast<std::uint8_t>(op) >= 8; }
+
+// RFC 6455 7.4.1 close codes this server sends (the application's own, 4000-4999, are
+// net/errors.h's).
+namespace close_code {
+constexpr std::uint16_t normal = 1000;
+constexpr std::uint16_t going_away = 1001;      // server shutting down
+constexpr std::uint16_t protocol_error = 1002;  // unreadable input
+constexpr std::uint16_t no_status = 1005;       // a close frame without a code (never sent)
+constexpr std::uint16_t invalid_data = 1007;    // text that is not UTF-8
+constexpr std::uint16_t policy = 1008;          // slow consumer, error flood
+constexpr std::uint16_t too_big = 1009;         // frame or message over the limit
+constexpr std::uint16_t internal = 1011;
+}  // namespace close_code
 
 // The header of one frame.
 struct frame_header {
@@ -92,4 +105,4 @@ std::string make_client_key();
 // True for a Sec-WebSocket-Key as RFC 6455 4.1 requires: base64 of 16 bytes (24 chars).
 bool valid_client_key(std::string_view key) noexcept;
 
-}  // namespace parley::net::ws
+}  // namespace parley::ws

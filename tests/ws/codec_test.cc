@@ -1,7 +1,7 @@
-// ws_codec: client frame headers (every length form and every refusal), unmasking, server
+// ws codec: client frame headers (every length form and every refusal), unmasking, server
 // frames, close bodies, UTF-8 and the handshake's accept key; the client side (server frame
 // headers, masked frames, a fresh key) that parley bench uses.
-#include "net/ws_codec.h"
+#include "ws/codec.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace parley::net::ws {
+namespace parley::ws {
 namespace {
 
 std::vector<std::uint8_t> header(std::uint8_t b0, std::uint64_t len, bool masked = true) {
@@ -229,4 +229,4 @@ TEST(ws_codec, make_client_key_is_a_valid_fresh_key) {
 }
 
 }  // namespace
-}  // namespace parley::net::ws
+}  // namespace parley::ws

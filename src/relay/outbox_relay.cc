@@ -1,4 +1,4 @@
-#include "chat/outbox_relay.h"
+#include "relay/outbox_relay.h"
 
 #include <spdlog/spdlog.h>
 
@@ -13,7 +13,7 @@
 #include "base/metrics.h"
 #include "base/thread_name.h"
 
-namespace parley::chat {
+namespace parley::relay {
 
 using steady = std::chrono::steady_clock;
 using key = std::pair<std::string, std::int64_t>;  // (room, seq)
@@ -153,17 +153,8 @@ void outbox_relay::claim() {
     for (auto& m : claimed.value()) {
       // Still in the producer's queue from an earlier claim: a second copy adds nothing.
       if (!s_->in_flight.emplace(m.room, m.seq).second) continue;
-      auto r = std::make_shared<bus::record>();
-      r->k = bus::kind::message;
-      r->room = std::move(m.room);
-      r->seq = m.seq;
-      r->id = std::move(m.id);
-      r->from = std::move(m.sender);
-      r->text = std::move(m.text);
-      r->ts = m.ts;
-      r->cid = std::move(m.cid);
-      r->node = opts_.node_id;
-      out.push_back(std::move(r));
+      out.push_back(
+          std::make_shared<const bus::record>(bus::message_record(std::move(m), opts_.node_id)));
     }
   }
   spdlog::debug("outbox: claimed {}, publishing {}", claimed.value().size(), out.size());
@@ -172,4 +163,4 @@ void outbox_relay::claim() {
   m_.outbox_republished.fetch_add(out.size(), std::memory_order_relaxed);
 }
 
-}  // namespace parley::chat
+}  // namespace parley::relay

@@ -1,6 +1,6 @@
 // The outbox relay against an in-memory outbox and a bus that records what is published
 // and reports deliveries when the test says so. No database, no broker.
-#include "chat/outbox_relay.h"
+#include "relay/outbox_relay.h"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 
 #include "base/metrics.h"
 
-namespace parley::chat {
+namespace parley::relay {
 namespace {
 
 using namespace std::chrono_literals;
@@ -286,4 +286,4 @@ TEST(outbox_relay, late_reports_after_destruction_are_harmless) {
 }
 
 }  // namespace
-}  // namespace parley::chat
+}  // namespace parley::relay

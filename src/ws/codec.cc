@@ -1,11 +1,11 @@
-#include "net/ws_codec.h"
+#include "ws/codec.h"
 
 #include <boost/beast/websocket/detail/frame.hpp>
 #include <boost/beast/websocket/detail/hybi13.hpp>
 #include <boost/beast/websocket/detail/utf8_checker.hpp>
 #include <cstring>
 
-namespace parley::net::ws {
+namespace parley::ws {
 
 namespace bwd = boost::beast::websocket::detail;
 
@@ -189,4 +189,4 @@ bool valid_client_key(std::string_view key) noexcept {
   return true;
 }
 
-}  // namespace parley::net::ws
+}  // namespace parley::ws
