@@ -1,5 +1,5 @@
 # parley: the two commands of the README, plus a few conveniences.
-#   make run    install what is missing, build a release binary, run parleyd (dev mode)
+#   make run    install what is missing, build parleyd and parley (release), run parleyd (dev mode)
 #   make test   install what is missing, build, run every test through ctest
 #   make cluster  three parleyd nodes + PostgreSQL + a Kafka broker on this machine (docs/cluster.md)
 .PHONY: run build test deps format clean cluster
@@ -13,9 +13,10 @@ deps:
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
+# Only the two programs: the test binaries are built by `make test`.
 build: deps
 	@cmake --preset release >/dev/null
-	@cmake --build --preset release
+	@cmake --build --preset release --target parleyd parley
 
 run: build
 	@mkdir -p data
