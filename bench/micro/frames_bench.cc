@@ -47,7 +47,7 @@ BENCHMARK(BM_message_frame);
 parley::bus::record sample_record() {
   auto m = sample_message();
   parley::bus::record r;
-  r.k = parley::bus::kind::message;
+  r.type = parley::bus::kind::message;
   r.room = m.room;
   r.node = "node-1";
   r.seq = m.seq;

@@ -161,7 +161,7 @@ void BM_router_fanout(benchmark::State& state) {
   std::int64_t seq = 0;
   for (auto _ : state) {
     auto r = std::make_shared<bus::record>();
-    r->k = bus::kind::message;
+    r->type = bus::kind::message;
     r->room = room;
     r->node = "other-node";
     r->seq = ++seq;

@@ -21,7 +21,7 @@ PARLEY_ERRC_CATEGORY(parley::bus, errc)
 enum class kind { message, read, typing, membership };
 
 struct record {
-  kind k = kind::message;
+  kind type = kind::message;
   std::string room;
   std::string node;  // the publishing node's id
   // kind::message
@@ -46,7 +46,7 @@ using record_ptr = std::shared_ptr<const record>;
 template <class Message>
 record message_record(Message&& m, std::string node) {
   record r;
-  r.k = kind::message;
+  r.type = kind::message;
   r.room = std::forward<Message>(m).room;
   r.node = std::move(node);
   r.seq = m.seq;

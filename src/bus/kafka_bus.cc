@@ -139,7 +139,7 @@ class kafka_bus final : public bus {
         // Batching over the last millisecond: at 1-2 ms the producers and the broker spend
         // their CPU on small produce requests, which on a busy machine costs more p99 than
         // the wait saves; 5 ms (librdkafka's default) measured best at 1,000-4,000 sends/s
-        // with the group commit pipelined, 10 ms no better (docs/benchmarks.md).
+        // with the group commit pipelined, 10 ms no better (docs/bench/log.md).
         !set_prop(pc.get(), "linger.ms", "5", why) ||
         // The Java client's partitioner: a room lives on the same partition for producers
         // in any language (architecture.md, "Scaling past one firehose").
@@ -387,7 +387,7 @@ class kafka_bus final : public bus {
       self->log_limited(spdlog::level::warn,
                         std::string("kafka: delivery failed: ") + rd_kafka_err2str(m->err));
     }
-    if (f->rec->k == kind::message && self->delivered_) self->delivered_(f->rec, ok);
+    if (f->rec->type == kind::message && self->delivered_) self->delivered_(f->rec, ok);
   }
 
   // A record that never reached the producer: reported not ok from the poll thread, or on
@@ -395,7 +395,7 @@ class kafka_bus final : public bus {
   void fail(record_ptr r, const char* reason) {
     m_.kafka_produce_failed.fetch_add(1, std::memory_order_relaxed);
     log_limited(spdlog::level::warn, std::string("kafka: not produced: ") + reason);
-    if (r->k != kind::message || !delivered_) return;
+    if (r->type != kind::message || !delivered_) return;
     if (stopped_.load()) {
       delivered_(r, false);
       return;

@@ -48,9 +48,9 @@ const std::error_category& errc_category() noexcept {
 std::string encode(const record& r) {
   json::object o;
   o["v"] = 1;
-  o["kind"] = kind_name(r.k);
+  o["kind"] = kind_name(r.type);
   o["room"] = r.room;
-  switch (r.k) {
+  switch (r.type) {
     case kind::message:
       o["seq"] = r.seq;
       o["id"] = r.id;
@@ -104,7 +104,7 @@ result<record> decode(std::string_view text) {
     auto seq = num("seq"), ts = num("ts");
     const auto *id = str("id"), *from = str("from"), *txt = str("text");
     if (!seq || *seq < 1 || !ts || !id || !from || !txt) return errc::bad_record;
-    r.k = kind::message;
+    r.type = kind::message;
     r.seq = *seq;
     r.ts = *ts;
     r.id = std::string(*id);
@@ -118,14 +118,14 @@ result<record> decode(std::string_view text) {
     if (*kd == "read") {
       auto seq = num("seq");
       if (!seq) return errc::bad_record;
-      r.k = kind::read;
+      r.type = kind::read;
       r.seq = *seq;
     } else if (*kd == "typing") {
-      r.k = kind::typing;
+      r.type = kind::typing;
     } else {
       const auto* op = str("op");
       if (!op || (*op != "add" && *op != "remove")) return errc::bad_record;
-      r.k = kind::membership;
+      r.type = kind::membership;
       r.op = std::string(*op);
       if (auto* by = str("by")) r.by = std::string(*by);
       if (auto seq = num("seq")) r.seq = *seq;

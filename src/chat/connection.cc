@@ -270,7 +270,7 @@ void connection::do_read(client_frame f) {
       [self = shared_from_this(), room, rid = f.rid](result<std::int64_t> r) {
         if (!r) return self->error(r.error(), r.error().message(), std::string("read"), rid);
         bus::record rec;
-        rec.k = bus::kind::read;
+        rec.type = bus::kind::read;
         rec.room = room;
         rec.user = self->user_;
         rec.seq = r.value();
@@ -286,7 +286,7 @@ void connection::do_typing(client_frame f) {
       if (self->stopped_) return;
       if (!m) return self->error(m.error(), m.error().message(), std::string("typing"), rid);
       bus::record rec;
-      rec.k = bus::kind::typing;
+      rec.type = bus::kind::typing;
       rec.room = room;
       rec.user = self->user_;
       rec.origin_session = self->session_;

@@ -38,12 +38,12 @@ result<void> rooms::ensure_direct(const std::string& room_id) {
 result<join_snapshot> rooms::join(const std::string& room_id, const std::string& user,
                                   std::optional<std::int64_t> since, int limit) {
   BOOST_OUTCOME_TRY(ensure_direct(room_id));
-  return mapped(store_.join(room_id, user, since, limit));
+  return mapped(store_.snapshot_for_join(room_id, user, since, limit));
 }
 
 result<page> rooms::history(const std::string& room_id, std::optional<std::int64_t> before,
                             std::optional<std::int64_t> after, int limit) {
-  auto r = after ? store_.after(room_id, *after, limit) : store_.history(room_id, before, limit);
+  auto r = after ? store_.page_after(room_id, *after, limit) : store_.history(room_id, before, limit);
   if (!r && r.error() == store::errc::not_found && ids::is_direct(room_id))
     return page{};  // a direct room nobody wrote to yet
   return mapped(std::move(r));

@@ -136,7 +136,7 @@ void router::dispatch(const bus::record_ptr& r) {
   // this thread while the scratch vector is in use.
   targets scratch;
   auto& to = scratch.get();
-  switch (r->k) {
+  switch (r->type) {
     case bus::kind::message: {
       {
         std::shared_lock lock(mu_);
@@ -156,7 +156,7 @@ void router::dispatch(const bus::record_ptr& r) {
         if (auto it = rooms_.find(r->room); it != rooms_.end()) collect(it->second, to);
       }
       if (to.empty()) break;
-      auto frame = std::make_shared<const std::string>(r->k == bus::kind::typing
+      auto frame = std::make_shared<const std::string>(r->type == bus::kind::typing
                                                            ? typing_frame(r->room, r->user)
                                                            : read_frame(r->room, r->user, r->seq));
       for (auto& c : to) c->post_record(r, frame, delivery::ephemeral);

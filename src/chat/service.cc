@@ -106,7 +106,7 @@ void service::refresh_rooms(const std::vector<std::string>& rooms) {
 void service::publish_local_membership(const std::string& room, const std::string& user,
                                        const char* op) {
   auto r = std::make_shared<bus::record>();
-  r->k = bus::kind::membership;
+  r->type = bus::kind::membership;
   r->room = room;
   r->user = user;
   r->op = op;
@@ -119,7 +119,7 @@ void service::on_record(const bus::record_ptr& r) {
   // A group message from another node for a room this node never cached: load the members
   // (on the pool, never on the bus thread) so their connections still get `notify`.
   // Under overload the pool may refuse: those connections then miss this one `notify`.
-  if (r->k == bus::kind::message && !ids::is_direct(r->room) && !members_.get_stale(r->room) &&
+  if (r->type == bus::kind::message && !ids::is_direct(r->room) && !members_.get_stale(r->room) &&
       router_.has_connections())
     blocking([this, r] { return group_members(r->room); },
              [this, r](result<member_set_ptr> m) {
@@ -214,7 +214,7 @@ void service::publish(bus::record r) {
 void service::publish_membership(const std::string& room, const std::string& user, const char* op,
                                  std::int64_t last_seq, const std::string& by) {
   bus::record r;
-  r.k = bus::kind::membership;
+  r.type = bus::kind::membership;
   r.room = room;
   r.user = user;
   r.op = op;

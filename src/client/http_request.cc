@@ -14,10 +14,10 @@
 namespace parley::client {
 namespace {
 
-namespace net = boost::asio;
+namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = net::ip::tcp;
+using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
 // Answers larger than this are refused (the API never sends anything close to it).
@@ -38,7 +38,7 @@ http::verb to_verb(const std::string& method) {
 http_response run_request(const url_parts& base, http::verb verb, const std::string& target,
                           const std::string& body, const std::optional<std::string>& bearer,
                           std::chrono::milliseconds timeout) {
-  net::io_context ioc;
+  asio::io_context ioc;
   tcp::resolver resolver(ioc);
   beast::tcp_stream stream(ioc);
   beast::flat_buffer buffer;
@@ -66,7 +66,7 @@ http_response run_request(const url_parts& base, http::verb verb, const std::str
     result = ec;
   };
   // The resolver has no timeout of its own; a timer cancels it with the same deadline.
-  net::steady_timer resolve_timer(ioc, timeout);
+  asio::steady_timer resolve_timer(ioc, timeout);
   resolve_timer.async_wait([&](error_code ec) {
     if (!ec) resolver.cancel();
   });
@@ -91,7 +91,7 @@ http_response run_request(const url_parts& base, http::verb verb, const std::str
   ioc.run();
 
   if (result) {
-    if (result == beast::error::timeout || result == net::error::operation_aborted)
+    if (result == beast::error::timeout || result == asio::error::operation_aborted)
       return network_error(stage + ": timed out");
     return network_error(stage + ": " + result.message());
   }

@@ -1,6 +1,6 @@
 // ws_client over Boost.Beast. One io_context and one I/O thread per client; every access
 // to the socket and the websocket stream happens on that thread. The other threads talk to
-// it through net::post() and read results from the state guarded by mu_.
+// it through asio::post() and read results from the state guarded by mu_.
 //
 // Lifetime: completion handlers capture `this`. The destructor closes the socket on the I/O
 // thread (which completes every pending operation with an error), lets io_context::run()
@@ -25,11 +25,11 @@
 namespace parley::client {
 namespace {
 
-namespace net = boost::asio;
+namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
-using tcp = net::ip::tcp;
+using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
 // Frames up to this size are accepted from the server (the server's own limits are far
@@ -42,7 +42,7 @@ constexpr int k_abnormal_closure = 1006;
 
 class ws_client_impl final : public ws_client {
  public:
-  ws_client_impl() : work_(net::make_work_guard(ioc_)), resolver_(ioc_), ws_(ioc_) {
+  ws_client_impl() : work_(asio::make_work_guard(ioc_)), resolver_(ioc_), ws_(ioc_) {
     thread_ = std::thread([this] {
       // Handlers never throw (they only touch our state); guard anyway so a surprise does
       // not terminate the process from a background thread.
@@ -58,7 +58,7 @@ class ws_client_impl final : public ws_client {
 
   ~ws_client_impl() override {
     if (is_open()) close(1000);
-    net::post(ioc_, [this] {
+    asio::post(ioc_, [this] {
       error_code ignored;
       resolver_.cancel();
       beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -70,7 +70,7 @@ class ws_client_impl final : public ws_client {
 
   // Runs resolve, connect and handshake on the I/O thread; blocks the caller until done.
   bool start(const url_parts& url, const connect_options& opts, connect_error* err) {
-    net::post(ioc_, [this, url, opts] { do_resolve(url, opts); });
+    asio::post(ioc_, [this, url, opts] { do_resolve(url, opts); });
     std::unique_lock lock(mu_);
     // The tcp_stream expiry bounds connect + handshake; this wait also bounds resolve.
     bool done = cv_.wait_for(lock, opts.timeout + std::chrono::milliseconds(500),
@@ -87,7 +87,7 @@ class ws_client_impl final : public ws_client {
 
   bool send_text(std::string text) override {
     if (!open_.load()) return false;
-    net::post(ioc_, [this, text = std::move(text)]() mutable {
+    asio::post(ioc_, [this, text = std::move(text)]() mutable {
       if (!open_.load() || close_sent_) return;
       write_queue_.push_back(std::move(text));
       if (write_queue_.size() == 1) do_write();
@@ -114,7 +114,7 @@ class ws_client_impl final : public ws_client {
 
   void close(int code) override {
     if (!open_.load()) return;
-    net::post(ioc_, [this, code] {
+    asio::post(ioc_, [this, code] {
       if (!open_.load() || close_sent_) return;
       close_sent_ = true;
       write_queue_.clear();  // frames not yet started are dropped; the one in flight ends
@@ -128,7 +128,7 @@ class ws_client_impl final : public ws_client {
   }
 
   void pause_reading(bool paused) override {
-    net::post(ioc_, [this, paused] {
+    asio::post(ioc_, [this, paused] {
       paused_ = paused;
       if (!paused_ && !reading_ && open_.load() && !close_sent_) do_read();
     });
@@ -158,7 +158,7 @@ class ws_client_impl final : public ws_client {
       return;
     }
     error_code ec;
-    auto local = net::ip::make_address(local_address_, ec);
+    auto local = asio::ip::make_address(local_address_, ec);
     if (ec) return connect_failed(0, "bad local address " + local_address_);
     // The range connect reopens the socket per endpoint (dropping our bind), so bind once
     // and connect to the first endpoint of the same family.
@@ -234,7 +234,7 @@ class ws_client_impl final : public ws_client {
 
   void do_write() {
     ws_.text(true);
-    ws_.async_write(net::buffer(write_queue_.front()), [this](error_code ec, std::size_t) {
+    ws_.async_write(asio::buffer(write_queue_.front()), [this](error_code ec, std::size_t) {
       if (ec) {
         write_queue_.clear();
         return;  // the read side (or close) reports the failure
@@ -262,8 +262,8 @@ class ws_client_impl final : public ws_client {
   }
 
   // Declaration order matters: ioc_ outlives everything that uses it.
-  net::io_context ioc_;
-  net::executor_work_guard<net::io_context::executor_type> work_;
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
   tcp::resolver resolver_;
   websocket::stream<beast::tcp_stream> ws_;
   std::thread thread_;

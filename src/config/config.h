@@ -45,7 +45,7 @@ struct config {
   // Group commit: one transaction per interval at most; unset: the store's default.
   std::optional<int> commit_interval_us;
   std::string log_level = "info";
-  // cluster mode (issue 4)
+  // cluster mode (docs/cluster.md)
   std::vector<std::string> kafka_brokers;
   std::string kafka_topic = "parley.messages";
   int kafka_partitions = 12;

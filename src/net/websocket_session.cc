@@ -175,11 +175,11 @@ void websocket_session::on_readable(error_code ec) {
 // One event of the frame reader; false once the session is finished.
 bool websocket_session::on_event(const ws::event& ev) {
   using kind = ws::event::kind;
-  if (ev.k == kind::failure) {
+  if (ev.type == kind::failure) {
     protocol_failure(ev.close_code, ev.reason);
   } else {
     touch();  // any frame from the client, control frames included, is activity
-    switch (ev.k) {
+    switch (ev.type) {
       case kind::ping:
         if (!closing()) queue_control(item{nullptr, item::kind::pong, 0, std::string(ev.payload)});
         break;
@@ -262,7 +262,7 @@ void websocket_session::write_next() {
   if (finished()) return;
   while (!queue_.empty() && pending_.size() < k_write_behind_bytes) {
     auto& it = queue_.front();
-    switch (it.k) {
+    switch (it.type) {
       case item::kind::text:
         ws::append_frame(pending_, ws::opcode::text, *it.frame);
         queued_bytes_ -= it.frame->size();

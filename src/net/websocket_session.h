@@ -83,7 +83,7 @@ class websocket_session final : public chat::emitter,
   struct item {
     enum class kind : std::uint8_t { text, ping, pong, close };
     chat::frame_ptr frame;  // kind::text
-    kind k = kind::text;
+    kind type = kind::text;
     std::uint16_t code = 0;  // kind::close
     std::string payload;     // close reason, pong payload
   };

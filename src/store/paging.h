@@ -1,6 +1,6 @@
 #pragma once
-// Paging and clamping rules shared by every backend, so that history(), after(), range(),
-// join() and set_read() mean the same thing on SQLite and PostgreSQL.
+// Paging and clamping rules shared by every backend, so that history(), page_after(), range(),
+// snapshot_for_join() and set_read() mean the same thing on SQLite and PostgreSQL.
 //
 // Backends fetch one row more than the (clamped) limit; finish_* turn those rows into a
 // page whose `more` flag says whether rows remain beyond it. Pure functions, any thread.
@@ -25,7 +25,7 @@ inline std::int64_t history_bound(std::optional<std::int64_t> before) noexcept {
   return before.value_or(std::numeric_limits<std::int64_t>::max());
 }
 
-// join(since): S clamped to [0, last_seq].
+// snapshot_for_join(since): S clamped to [0, last_seq].
 inline std::int64_t clamp_since(std::int64_t since, std::int64_t last_seq) noexcept {
   return std::clamp<std::int64_t>(since, 0, std::max<std::int64_t>(last_seq, 0));
 }

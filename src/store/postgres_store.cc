@@ -6,7 +6,7 @@
 
 #include "base/ids.h"
 #include "base/thread_name.h"
-#include "store/paging.h"
+#include "store/rules.h"
 #include "store/postgres_migrations.h"
 
 namespace parley::store {
@@ -121,11 +121,13 @@ postgres_store::postgres_store(std::unique_ptr<conn> writer, const options& opts
       target_(std::move(target)),
       outbox_(opts.outbox),
       writer_(std::move(writer)),
-      queue_(static_cast<std::size_t>(std::max(opts.max_batch, 1)),
-             opts.commit_interval.value_or(std::chrono::microseconds{0})) {
+      appends_(opts, std::chrono::microseconds{0}) {
   idle_.resize(static_cast<std::size_t>(std::max(opts.readers, 1)));  // connected on first use
-  writer_thread_ = std::thread([this] { writer_loop(); });
-  name_thread(writer_thread_, "store-writer");
+  appends_.start([this](const auto& batch, auto& results) { commit_batch(batch, results); });
+}
+
+void postgres_store::append(append_request req, append_callback cb) {
+  appends_.append(std::move(req), std::move(cb));
 }
 
 postgres_store::~postgres_store() { close(); }
@@ -133,8 +135,7 @@ postgres_store::~postgres_store() { close(); }
 void postgres_store::close() {
   std::lock_guard lk(close_mu_);
   closed_.store(true);
-  queue_.stop();
-  if (writer_thread_.joinable()) writer_thread_.join();
+  appends_.stop();
 }
 
 // ---- pool --------------------------------------------------------------------------------
@@ -234,14 +235,7 @@ result<room> postgres_store::create_group(const std::string& room_id, const std:
                                           const std::string& creator,
                                           const std::vector<std::string>& members,
                                           std::int64_t now) {
-  if (!ids::valid_group_room(room_id) || !ids::valid_user(creator) || !ids::valid_text(name))
-    return make_error_code(errc::invalid);
-  std::vector<std::string> users = members;
-  std::sort(users.begin(), users.end());
-  users.erase(std::unique(users.begin(), users.end()), users.end());
-  for (const auto& u : users)
-    if (!ids::valid_user(u)) return make_error_code(errc::invalid);
-
+  BOOST_OUTCOME_TRY(auto users, new_group_members(room_id, name, creator, members));
   return run(txn::write, [&](conn& c) -> result<room> {
     // A repeated id: unique violation -> conflict.
     BOOST_OUTCOME_TRY(
@@ -252,14 +246,7 @@ result<room> postgres_store::create_group(const std::string& room_id, const std:
         c.query("INSERT INTO members(room, \"user\", joined_at, read_seq)"
                 " SELECT $1, u, $3, 0 FROM unnest($2::text[]) AS u",
                 params{}.add(room_id).add_array(users).add(now)));
-    room r;
-    r.id = room_id;
-    r.kind = room_kind::group;
-    r.name = name;
-    r.created_by = creator;
-    r.created_at = now;
-    r.members = users;
-    return r;
+    return new_group_room(room_id, name, creator, now, users);
   });
 }
 
@@ -373,12 +360,7 @@ result<std::unordered_map<std::string, std::vector<std::string>>> postgres_store
 
 result<bool> postgres_store::is_member(const std::string& room_id, const std::string& user) {
   if (closed_.load()) return make_error_code(errc::closed);
-  // A direct room's members are in its id (protocol.md 3), whether or not its rows exist yet.
-  if (ids::is_direct(room_id)) {
-    if (!ids::valid_direct_room(room_id)) return false;
-    auto [a, b] = ids::direct_members(room_id);
-    return user == a || user == b;
-  }
+  if (auto direct = direct_membership(room_id, user)) return *direct;
   return run(txn::none, [&](conn& c) -> result<bool> {
     BOOST_OUTCOME_TRY(auto q, c.query("SELECT 1 FROM members WHERE room = $1 AND \"user\" = $2",
                                       params{}.add(room_id).add(user)));
@@ -430,7 +412,7 @@ result<page> postgres_store::history(const std::string& room_id, std::optional<s
   });
 }
 
-result<page> postgres_store::after(const std::string& room_id, std::int64_t after, int limit) {
+result<page> postgres_store::page_after(const std::string& room_id, std::int64_t after, int limit) {
   limit = clamp_limit(limit);
   return run(txn::none, [&](conn& c) -> result<page> {
     BOOST_OUTCOME_TRY(room_exists(c, room_id));
@@ -453,7 +435,7 @@ result<std::vector<message>> postgres_store::range(const std::string& room_id, s
   });
 }
 
-result<join_snapshot> postgres_store::join(const std::string& room_id, const std::string& user,
+result<join_snapshot> postgres_store::snapshot_for_join(const std::string& room_id, const std::string& user,
                                            std::optional<std::int64_t> since, int limit) {
   limit = clamp_limit(limit);
   // One REPEATABLE READ transaction: last_seq, read_seq and the page share a snapshot.
@@ -463,19 +445,10 @@ result<join_snapshot> postgres_store::join(const std::string& room_id, const std
                                       " WHERE r.id = $1",
                                       params{}.add(room_id).add(user)));
     if (q.size() == 0) return make_error_code(errc::not_found);
-    join_snapshot s;
-    s.last_seq = q.i64(0, 0);
-    s.read_seq = q.i64(0, 1);
-    if (since) {
-      BOOST_OUTCOME_TRY(auto rows,
-                        oldest_after(c, room_id, clamp_since(*since, s.last_seq), limit + 1));
-      s.replay = finish_page_asc(std::move(rows), limit);
-    } else {
-      BOOST_OUTCOME_TRY(auto rows,
-                        newest_before(c, room_id, history_bound(std::nullopt), limit + 1));
-      s.replay = finish_page_desc(std::move(rows), limit);
-    }
-    return s;
+    return make_join_snapshot(
+        q.i64(0, 0), q.i64(0, 1), since, limit,
+        [&](std::int64_t bound, int n) { return newest_before(c, room_id, bound, n); },
+        [&](std::int64_t after, int n) { return oldest_after(c, room_id, after, n); });
   });
 }
 

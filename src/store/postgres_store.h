@@ -42,7 +42,7 @@
 #include <thread>
 #include <vector>
 
-#include "store/commit_queue.h"
+#include "store/batch_writer.h"
 #include "store/postgres_conn.h"
 #include "store/store.h"
 
@@ -57,32 +57,47 @@ class postgres_store final : public store {
 
   ~postgres_store() override;
 
+  // Queued for the writer thread's group commit: one pipelined transaction per batch
+  // (batch_writer.h, postgres_writer.cc).
   void append(append_request req, append_callback cb) override;
+
+  // Writes: a pooled connection. ensure_direct_room and set_read are one statement each;
+  // the others run in one transaction.
   result<void> ensure_direct_room(const std::string& room_id, std::int64_t now) override;
+  // The room row, then every member in one INSERT ... SELECT FROM unnest() (one round trip).
   result<room> create_group(const std::string& room_id, const std::string& name,
                             const std::string& creator, const std::vector<std::string>& members,
                             std::int64_t now) override;
+  // The room's kind checked and the member row changed in one transaction.
+  result<bool> add_member(const std::string& room_id, const std::string& user,
+                          std::int64_t now) override;
+  result<bool> remove_member(const std::string& room_id, const std::string& user) override;
+  // Moves the marker forward in one UPDATE: safe to run again on a new connection.
+  result<std::int64_t> set_read(const std::string& room_id, const std::string& user,
+                                std::int64_t seq) override;
+
+  // Reads: a pooled connection, one statement each (get_room: two, in one REPEATABLE READ
+  // transaction).
   result<room> get_room(const std::string& room_id) override;
   result<std::vector<std::string>> members(const std::string& room_id) override;
   // One query per 1,000 rooms.
   result<std::unordered_map<std::string, std::vector<std::string>>> members_of(
       const std::vector<std::string>& room_ids) override;
   result<bool> is_member(const std::string& room_id, const std::string& user) override;
-  result<bool> add_member(const std::string& room_id, const std::string& user,
-                          std::int64_t now) override;
-  result<bool> remove_member(const std::string& room_id, const std::string& user) override;
-  result<std::vector<room_summary>> rooms_of(const std::string& user) override;
-  result<page> history(const std::string& room_id, std::optional<std::int64_t> before,
-                       int limit) override;
-  result<page> after(const std::string& room_id, std::int64_t after, int limit) override;
-  result<std::vector<message>> range(const std::string& room_id, std::int64_t first,
-                                     std::int64_t last) override;
-  result<join_snapshot> join(const std::string& room_id, const std::string& user,
-                             std::optional<std::int64_t> since, int limit) override;
-  result<std::int64_t> set_read(const std::string& room_id, const std::string& user,
-                                std::int64_t seq) override;
   result<std::optional<message>> find_cid(const std::string& room_id, const std::string& sender,
                                           const std::string& cid) override;
+  result<std::vector<room_summary>> rooms_of(const std::string& user) override;
+  // Pages of messages: one statement each; snapshot_for_join() runs in one REPEATABLE READ transaction,
+  // so last_seq, read_seq and its page share a snapshot.
+  result<page> history(const std::string& room_id, std::optional<std::int64_t> before,
+                       int limit) override;
+  result<page> page_after(const std::string& room_id, std::int64_t after, int limit) override;
+  result<std::vector<message>> range(const std::string& room_id, std::int64_t first,
+                                     std::int64_t last) override;
+  // last_seq: the rooms row's counter, which the writer moves with each append.
+  result<join_snapshot> snapshot_for_join(const std::string& room_id, const std::string& user,
+                             std::optional<std::int64_t> since, int limit) override;
+
   result<std::vector<message>> outbox_claim(int limit, std::chrono::milliseconds min_age,
                                             std::chrono::milliseconds lease) override;
   result<void> outbox_done(const std::vector<std::pair<std::string, std::int64_t>>& keys) override;
@@ -90,13 +105,6 @@ class postgres_store final : public store {
   void close() override;
 
  private:
-  using clock = std::chrono::steady_clock;
-  struct pending {
-    append_request req;
-    append_callback cb;
-    clock::time_point queued;
-  };
-
   // A pool slot checked out for one call; returned on destruction. The connection is null
   // until connected (connect()), and dropped when found broken.
   class lease {
@@ -126,22 +134,23 @@ class postgres_store final : public store {
   template <class F>
   auto run(txn mode, F&& f) -> decltype(f(std::declval<pg::conn&>()));
 
-  // Writer thread (postgres_writer.cc).
-  void writer_loop();
-  void commit_batch(std::vector<pending>& batch);
+  // Writer thread (postgres_writer.cc): the batch_writer's commit function. Runs the batch
+  // in one pipelined transaction; a run that fails other than by a refused append goes
+  // again (k_batch_attempts in all), answering first what the failed run may have stored.
+  void commit_batch(const batch_writer::batch& batch, batch_writer::results& results);
   // One attempt at the batch's transaction; fills results[i] for the valid appends.
   // An error means nothing was committed (or, with `commit_sent`, the outcome is unknown);
   // when one append was refused by the database, `refused` says which.
-  result<void> try_batch(const std::vector<pending>& batch, const std::vector<bool>& valid,
-                         std::vector<result<append_result>>& results,
+  result<void> try_batch(const batch_writer::batch& batch, const std::vector<bool>& valid,
+                         batch_writer::results& results,
                          std::optional<std::size_t>& refused, bool& commit_sent);
   // The appends marked in `which` whose message ids are stored already are answered from
   // the stored rows (the same room, sender, cid and text: newly stored, the run or batch
   // that stored it went unanswered; another message's id: conflict) and unmarked. One
   // query; false when it failed (nothing changed). Before running a failed batch again
   // (`which`: its valid appends), and after a batch for its appends refused as conflicts.
-  bool answer_stored(const std::vector<pending>& batch, std::vector<bool>& which,
-                     std::vector<result<append_result>>& results);
+  bool answer_stored(const batch_writer::batch& batch, std::vector<bool>& which,
+                     batch_writer::results& results);
   static pg::params append_params(const append_request& req);
   // After the commit, for an append that stored no row: the stored message of its cid
   // (a repeat), else not_found (no such room).
@@ -162,11 +171,10 @@ class postgres_store final : public store {
   std::mutex health_mu_;              // guards health_
   std::unique_ptr<pg::conn> health_;  // ping() only (connected on first use): never pooled
 
-  commit_queue<pending> queue_;  // append() -> writer thread; stopped by close()
+  batch_writer appends_;  // append() -> the writer thread; stopped by close()
 
   std::mutex close_mu_;  // serializes close()
   std::atomic<bool> closed_{false};
-  std::thread writer_thread_;
 };
 
 }  // namespace parley::store

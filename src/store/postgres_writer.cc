@@ -18,18 +18,6 @@ using pg::params;
 
 namespace {
 
-// The rules every backend applies before touching the database.
-result<void> validate(const append_request& req) {
-  if (!ids::valid_room(req.room) || !ids::valid_user(req.sender) || req.id.empty() ||
-      !ids::valid_text(req.text) || (req.cid && !ids::valid_cid(*req.cid)))
-    return make_error_code(errc::invalid);
-  if (ids::is_direct(req.room)) {
-    auto [a, b] = ids::direct_members(req.room);
-    if (req.sender != a && req.sender != b) return make_error_code(errc::invalid);
-  }
-  return success();
-}
-
 // seq and the message row (and its outbox row) in one statement; no row when the room does
 // not exist or (room, sender, cid) is already stored. The room row is locked already.
 const std::string k_append_head =
@@ -55,22 +43,6 @@ constexpr int k_batch_attempts = 3;
 
 }  // namespace
 
-void postgres_store::append(append_request req, append_callback cb) {
-  pending p{std::move(req), std::move(cb), clock::now()};
-  if (queue_.push(p)) return;
-  // The writer is gone (or going): nothing can run on it, so answer here.
-  if (p.cb) p.cb(result<append_result>(make_error_code(errc::closed)));
-}
-
-// Ends when close() stopped the queue and everything queued was committed and answered.
-void postgres_store::writer_loop() {
-  std::vector<pending> batch;
-  while (queue_.take(batch)) {
-    commit_batch(batch);
-    batch.clear();
-  }
-}
-
 result<conn*> postgres_store::writer_conn() {
   if (writer_ && !writer_->alive()) {
     spdlog::warn("store: writer connection to {} lost: {}", target_, writer_->error_message());
@@ -89,94 +61,66 @@ result<conn*> postgres_store::writer_conn() {
   return writer_.get();
 }
 
-void postgres_store::commit_batch(std::vector<pending>& batch) {
-  std::vector<result<append_result>> results(batch.size(), make_error_code(errc::internal));
+void postgres_store::commit_batch(const batch_writer::batch& batch,
+                                  batch_writer::results& results) {
   std::vector<bool> valid(batch.size(), false);
-  bool any = false;
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (auto v = validate(batch[i].req); !v) {
+    if (auto v = validate_append(batch[i].req); !v)
       results[i] = v.error();
-    } else {
+    else
       valid[i] = true;
-      any = true;
-    }
   }
-  if (any) {
-    bool committed = false;
-    bool rerun = false;  // a run failed other than by a refused append: it may have committed
-    for (int attempt = 0; attempt < k_batch_attempts && !committed; ++attempt) {
-      if (!writer_conn()) break;  // the server is away: fail now, reconnect next batch
-      // The failed run may have committed (a connection lost with the COMMIT's answer):
-      // what it stored is answered from the stored rows, and only the rest runs again.
-      if (rerun && answer_stored(batch, valid, results) &&
-          std::find(valid.begin(), valid.end(), true) == valid.end()) {
-        committed = true;
-        break;
-      }
-      bool after_failure = rerun;
-      rerun = true;
-      bool commit_sent = false;
-      std::optional<std::size_t> refused;
-      if (try_batch(batch, valid, results, refused, commit_sent)) {
-        committed = true;
-        break;
-      }
-      // One append was refused by the database: it keeps its error, the rest go again
-      // (without using up an attempt; each round removes one append, so this ends).
-      if (refused) {
-        valid[*refused] = false;
-        rerun = after_failure;  // a refused run committed nothing; an earlier failure stands
-        --attempt;
-        if (std::find(valid.begin(), valid.end(), true) == valid.end()) break;
-        continue;
-      }
-      // A connection lost during COMMIT may have taken the commit's answer with it: the
-      // batch runs again on a fresh connection; whatever the lost run stored is recognized
-      // by its message ids and answered as stored (never stored twice): before the run, and
-      // after it should a row still be refused.
-      spdlog::error("store: group commit of {} appends failed (attempt {}{}): {}", batch.size(),
-                    attempt + 1, commit_sent ? ", outcome unknown" : "", batch_error_);
-    }
-    // An append refused as a conflict may be the same message stored before (a lost run,
-    // or appended again): answered from its row. Also when every append was refused.
-    if (writer_ && writer_->alive()) {
-      std::vector<bool> conflicts(batch.size(), false);
-      for (std::size_t i = 0; i < batch.size(); ++i)
-        conflicts[i] = !results[i] && results[i].error() == make_error_code(errc::conflict);
-      (void)answer_stored(batch, conflicts, results);  // on failure the conflicts stand
-    }
-    // Dropped now, not at the next batch: a connection left broken in the middle of a
-    // pipeline may still hold the batch's room locks.
-    if (writer_ && !writer_->alive()) writer_.reset();
-    if (!committed)
-      for (std::size_t i = 0; i < batch.size(); ++i)
-        if (valid[i]) results[i] = make_error_code(errc::unavailable);
-  }
+  auto any_valid = [&] { return std::find(valid.begin(), valid.end(), true) != valid.end(); };
+  if (!any_valid()) return;
 
-  std::uint64_t stored = 0;
-  for (const auto& r : results)
-    if (r && !r.value().duplicate) ++stored;
-  auto& m = global_metrics();
-  m.messages_stored.fetch_add(stored, std::memory_order_relaxed);
-
-  // Callbacks after COMMIT, in queue order, outside every lock.
-  auto now = clock::now();
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    m.store_append_latency.observe(std::chrono::duration<double>(now - batch[i].queued).count());
-    if (!batch[i].cb) continue;
-    try {
-      batch[i].cb(std::move(results[i]));
-    } catch (const std::exception& e) {
-      spdlog::error("store: append callback threw: {}", e.what());
-    } catch (...) {
-      spdlog::error("store: append callback threw");
+  bool committed = false;
+  int failures = 0;           // runs that failed other than by a refused append
+  bool maybe_stored = false;  // such a run may have committed (its answer lost)
+  while (failures < k_batch_attempts && any_valid()) {
+    if (!writer_conn()) break;  // the server is away: fail now, reconnect next batch
+    // What a failed run may have stored (a connection lost with the COMMIT's answer) is
+    // answered from the stored rows, recognized by their message ids; only the rest runs
+    // again (never stored twice).
+    if (maybe_stored && answer_stored(batch, valid, results) && !any_valid()) {
+      committed = true;
+      break;
     }
+    bool commit_sent = false;
+    std::optional<std::size_t> refused;
+    if (try_batch(batch, valid, results, refused, commit_sent)) {
+      committed = true;
+      break;
+    }
+    // One append was refused by the database: it keeps its error and the rest go again,
+    // without counting as a failure (each round removes one append, so this ends).
+    if (refused) {
+      valid[*refused] = false;
+      continue;
+    }
+    maybe_stored = true;
+    ++failures;
+    spdlog::error("store: group commit of {} appends failed (attempt {}{}): {}", batch.size(),
+                  failures, commit_sent ? ", outcome unknown" : "", batch_error_);
   }
+  // An append refused as a conflict may be the same message stored before (a lost run, or
+  // appended again): answered from its row. Also when every append was refused.
+  if (writer_ && writer_->alive()) {
+    std::vector<bool> conflicts(batch.size(), false);
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      conflicts[i] = !results[i] && results[i].error() == make_error_code(errc::conflict);
+    (void)answer_stored(batch, conflicts, results);  // on failure the conflicts stand
+  }
+  // Dropped now, not at the next batch: a connection left broken in the middle of a
+  // pipeline may still hold the batch's room locks.
+  if (writer_ && !writer_->alive()) writer_.reset();
+  if (!committed)
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      if (valid[i]) results[i] = make_error_code(errc::unavailable);
 }
 
-result<void> postgres_store::try_batch(const std::vector<pending>& batch,
+result<void> postgres_store::try_batch(const batch_writer::batch& batch,
                                        const std::vector<bool>& valid,
-                                       std::vector<result<append_result>>& results,
+                                       batch_writer::results& results,
                                        std::optional<std::size_t>& refused, bool& commit_sent) {
   conn& c = *writer_;
   auto fail = [&](std::error_code e) -> result<void> {
@@ -264,8 +208,8 @@ result<void> postgres_store::try_batch(const std::vector<pending>& batch,
   return success();
 }
 
-bool postgres_store::answer_stored(const std::vector<pending>& batch, std::vector<bool>& which,
-                                   std::vector<result<append_result>>& results) {
+bool postgres_store::answer_stored(const batch_writer::batch& batch, std::vector<bool>& which,
+                                   batch_writer::results& results) {
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < batch.size(); ++i)
     if (which[i]) ids.push_back(batch[i].req.id);

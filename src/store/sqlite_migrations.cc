@@ -43,7 +43,7 @@ CREATE UNIQUE INDEX messages_by_id ON messages(id);
 )sql"},
     // A room's last seq is read from its newest message (the (room, seq) key, one seek)
     // instead of being stored: an append then writes its message row and nothing else, so a
-    // group commit dirties no `rooms` page (12-26% of its WAL pages, docs/benchmarks.md).
+    // group commit dirties no `rooms` page (12-26% of its WAL pages, docs/bench/log.md).
     // The two were equal (each append wrote both in one transaction). Holds only while no
     // room's newest message is ever deleted: a retention feature must keep it (or store
     // the seq again), or a room's seqs would start over.

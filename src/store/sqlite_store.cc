@@ -8,7 +8,7 @@
 
 #include "base/ids.h"
 #include "base/thread_name.h"
-#include "store/paging.h"
+#include "store/rules.h"
 #include "store/sqlite_migrations.h"
 #include "store/sqlite_wal_gather.h"
 
@@ -29,7 +29,7 @@ constexpr const char* k_writer_cache = "PRAGMA cache_size = -65536;";  // KiB: 6
 // with the writer idle, which SQLite needs for that), and the writer's checkpoint stalls
 // every commit behind its database fsync (10-28 ms here): the larger the bound, the rarer
 // the stall (it costs the same: the checkpointer copied all but the last 200 ms). 64 MiB
-// stalled ~1.4 times a second at 15,000 dm sends/s (docs/benchmarks.md). The WAL file
+// stalled ~1.4 times a second at 15,000 dm sends/s (docs/bench/log.md). The WAL file
 // keeps its largest size until the store closes; a crash recovery reads all of it.
 constexpr int k_wal_cap_pages = 65536;
 constexpr auto k_checkpoint_interval = std::chrono::milliseconds(200);
@@ -197,12 +197,10 @@ sqlite_store::sqlite_store(std::unique_ptr<db> writer, std::vector<std::unique_p
                            const options& opts)
     : writer_(std::move(writer)),
       idle_readers_(std::move(readers)),
-      queue_(static_cast<std::size_t>(std::max(opts.max_batch, 1)),
-             opts.commit_interval.value_or(k_sqlite_commit_interval)),
+      appends_(opts, k_sqlite_commit_interval),
       health_(std::move(health)),
       checkpointer_(std::move(checkpointer)) {
-  writer_thread_ = std::thread([this] { writer_loop(); });
-  name_thread(writer_thread_, "store-writer");
+  appends_.start([this](const auto& batch, auto& results) { commit_batch(batch, results); });
   checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });
   name_thread(checkpoint_thread_, "store-ckpt");
 }
@@ -230,8 +228,7 @@ sqlite_store::~sqlite_store() { close(); }
 void sqlite_store::close() {
   std::lock_guard lk(close_mu_);
   closed_.store(true);
-  queue_.stop();
-  if (writer_thread_.joinable()) writer_thread_.join();
+  appends_.stop();
   {
     std::lock_guard c(ckpt_mu_);
     ckpt_stop_ = true;
@@ -338,14 +335,7 @@ result<void> sqlite_store::ensure_direct_room(const std::string& room_id, std::i
 result<room> sqlite_store::create_group(const std::string& room_id, const std::string& name,
                                         const std::string& creator,
                                         const std::vector<std::string>& members, std::int64_t now) {
-  if (!ids::valid_group_room(room_id) || !ids::valid_user(creator) || !ids::valid_text(name))
-    return make_error_code(errc::invalid);
-  std::vector<std::string> users = members;
-  std::sort(users.begin(), users.end());
-  users.erase(std::unique(users.begin(), users.end()), users.end());
-  for (const auto& u : users)
-    if (!ids::valid_user(u)) return make_error_code(errc::invalid);
-
+  BOOST_OUTCOME_TRY(auto users, new_group_members(room_id, name, creator, members));
   return write_txn([&](db& c) -> result<room> {
     BOOST_OUTCOME_TRY(auto ins_room, c.prepare("INSERT INTO rooms(id, kind, name, created_by,"
                                                " created_at) VALUES (?1, 'group', ?2, ?3, ?4)"));
@@ -357,14 +347,7 @@ result<room> sqlite_store::create_group(const std::string& room_id, const std::s
       ins.bind(1, room_id).bind(2, u).bind(3, now);
       BOOST_OUTCOME_TRY(ins.run());
     }
-    room r;
-    r.id = room_id;
-    r.kind = room_kind::group;
-    r.name = name;
-    r.created_by = creator;
-    r.created_at = now;
-    r.members = users;
-    return r;
+    return new_group_room(room_id, name, creator, now, users);
   });
 }
 
@@ -448,12 +431,7 @@ result<std::vector<std::string>> sqlite_store::members(const std::string& room_i
 
 result<bool> sqlite_store::is_member(const std::string& room_id, const std::string& user) {
   if (closed_.load()) return make_error_code(errc::closed);
-  // A direct room's members are in its id (protocol.md 3), whether or not its rows exist yet.
-  if (ids::is_direct(room_id)) {
-    if (!ids::valid_direct_room(room_id)) return false;
-    auto [a, b] = ids::direct_members(room_id);
-    return user == a || user == b;
-  }
+  if (auto direct = direct_membership(room_id, user)) return *direct;
   return read_txn([&](db& c) -> result<bool> {
     BOOST_OUTCOME_TRY(auto q, c.prepare("SELECT 1 FROM members WHERE room = ?1 AND user = ?2"));
     q.bind(1, room_id).bind(2, user);
@@ -509,7 +487,7 @@ result<page> sqlite_store::history(const std::string& room_id, std::optional<std
   });
 }
 
-result<page> sqlite_store::after(const std::string& room_id, std::int64_t after, int limit) {
+result<page> sqlite_store::page_after(const std::string& room_id, std::int64_t after, int limit) {
   limit = clamp_limit(limit);
   return read_txn([&](db& c) -> result<page> {
     BOOST_OUTCOME_TRY(kind_of(c, room_id));  // not_found for an unknown room
@@ -533,7 +511,7 @@ result<std::vector<message>> sqlite_store::range(const std::string& room_id, std
   });
 }
 
-result<join_snapshot> sqlite_store::join(const std::string& room_id, const std::string& user,
+result<join_snapshot> sqlite_store::snapshot_for_join(const std::string& room_id, const std::string& user,
                                          std::optional<std::int64_t> since, int limit) {
   limit = clamp_limit(limit);
   // One read transaction: last_seq, read_seq and the page come from the same snapshot.
@@ -546,19 +524,10 @@ result<join_snapshot> sqlite_store::join(const std::string& room_id, const std::
     q.bind(1, room_id).bind(2, user);
     BOOST_OUTCOME_TRY(auto row, q.step());
     if (!row) return make_error_code(errc::not_found);
-    join_snapshot s;
-    s.last_seq = q.column_int(0);
-    s.read_seq = q.column_int(1);
-    if (since) {
-      BOOST_OUTCOME_TRY(auto rows,
-                        oldest_after(c, room_id, clamp_since(*since, s.last_seq), limit + 1));
-      s.replay = finish_page_asc(std::move(rows), limit);
-    } else {
-      BOOST_OUTCOME_TRY(auto rows,
-                        newest_before(c, room_id, history_bound(std::nullopt), limit + 1));
-      s.replay = finish_page_desc(std::move(rows), limit);
-    }
-    return s;
+    return make_join_snapshot(
+        q.column_int(0), q.column_int(1), since, limit,
+        [&](std::int64_t bound, int n) { return newest_before(c, room_id, bound, n); },
+        [&](std::int64_t after, int n) { return oldest_after(c, room_id, after, n); });
   });
 }
 

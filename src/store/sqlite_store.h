@@ -33,7 +33,7 @@
 #include <thread>
 #include <vector>
 
-#include "store/commit_queue.h"
+#include "store/batch_writer.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
 
@@ -48,29 +48,40 @@ class sqlite_store final : public store {
 
   ~sqlite_store() override;
 
+  // Queued for the writer thread's group commit (batch_writer.h).
   void append(append_request req, append_callback cb) override;
+
+  // Writes: the writer connection under write_mu_, one BEGIN IMMEDIATE transaction each
+  // (between the writer's group commits).
   result<void> ensure_direct_room(const std::string& room_id, std::int64_t now) override;
+  // The room row, then one INSERT per member (prepared statements are cheap in-process).
   result<room> create_group(const std::string& room_id, const std::string& name,
                             const std::string& creator, const std::vector<std::string>& members,
                             std::int64_t now) override;
-  result<room> get_room(const std::string& room_id) override;
-  result<std::vector<std::string>> members(const std::string& room_id) override;
-  result<bool> is_member(const std::string& room_id, const std::string& user) override;
   result<bool> add_member(const std::string& room_id, const std::string& user,
                           std::int64_t now) override;
   result<bool> remove_member(const std::string& room_id, const std::string& user) override;
-  result<std::vector<room_summary>> rooms_of(const std::string& user) override;
-  result<page> history(const std::string& room_id, std::optional<std::int64_t> before,
-                       int limit) override;
-  result<page> after(const std::string& room_id, std::int64_t after, int limit) override;
-  result<std::vector<message>> range(const std::string& room_id, std::int64_t first,
-                                     std::int64_t last) override;
-  result<join_snapshot> join(const std::string& room_id, const std::string& user,
-                             std::optional<std::int64_t> since, int limit) override;
+  // Clamped to the room's last seq, its newest message's (no counter is stored: migration 3).
   result<std::int64_t> set_read(const std::string& room_id, const std::string& user,
                                 std::int64_t seq) override;
+
+  // Reads: a reader connection from the pool (waits for one), one read transaction each.
+  result<room> get_room(const std::string& room_id) override;
+  result<std::vector<std::string>> members(const std::string& room_id) override;
+  result<bool> is_member(const std::string& room_id, const std::string& user) override;
   result<std::optional<message>> find_cid(const std::string& room_id, const std::string& sender,
                                           const std::string& cid) override;
+  result<std::vector<room_summary>> rooms_of(const std::string& user) override;
+  // Pages of messages: one indexed range of (room, seq); snapshot_for_join() reads last_seq, read_seq
+  // and its page in the same read transaction, so they share a snapshot.
+  result<page> history(const std::string& room_id, std::optional<std::int64_t> before,
+                       int limit) override;
+  result<page> page_after(const std::string& room_id, std::int64_t after, int limit) override;
+  result<std::vector<message>> range(const std::string& room_id, std::int64_t first,
+                                     std::int64_t last) override;
+  // last_seq: the newest message's seq, read in the same transaction as the page.
+  result<join_snapshot> snapshot_for_join(const std::string& room_id, const std::string& user,
+                             std::optional<std::int64_t> since, int limit) override;
   // Embedded mode has no external bus: no outbox.
   result<std::vector<message>> outbox_claim(int, std::chrono::milliseconds,
                                             std::chrono::milliseconds) override {
@@ -83,13 +94,6 @@ class sqlite_store final : public store {
   void close() override;
 
  private:
-  using clock = std::chrono::steady_clock;
-  struct pending {
-    append_request req;
-    append_callback cb;
-    clock::time_point queued;
-  };
-
   // A reader connection checked out of the pool; returned on destruction.
   class lease {
    public:
@@ -115,11 +119,10 @@ class sqlite_store final : public store {
   template <class F>
   auto write_txn(F&& f) -> decltype(f(std::declval<sqlite::db&>()));
 
-  // Writer thread (sqlite_writer.cc).
-  void writer_loop();
+  // Writer thread (sqlite_writer.cc): the batch_writer's commit function.
   // Checkpointer thread.
   void checkpoint_loop();
-  void commit_batch(std::vector<pending>& batch);
+  void commit_batch(const batch_writer::batch& batch, batch_writer::results& results);
   result<append_result> append_one(const append_request& req);
   result<append_result> append_in_batch(const append_request& req);
 
@@ -139,11 +142,10 @@ class sqlite_store final : public store {
   std::condition_variable pool_cv_;
   std::vector<std::unique_ptr<sqlite::db>> idle_readers_;
 
-  commit_queue<pending> queue_;  // append() -> writer thread; stopped by close()
+  batch_writer appends_;  // append() -> the writer thread; stopped by close()
 
   std::mutex close_mu_;  // serializes close()
   std::atomic<bool> closed_{false};
-  std::thread writer_thread_;
 
   std::mutex health_mu_;                // guards health_
   std::unique_ptr<sqlite::db> health_;  // ping() only: never waits for a reader

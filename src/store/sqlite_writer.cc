@@ -13,31 +13,19 @@ namespace parley::store {
 using sqlite::db;
 
 void sqlite_store::append(append_request req, append_callback cb) {
-  pending p{std::move(req), std::move(cb), clock::now()};
-  if (queue_.push(p)) return;
-  // The writer is gone (or going): nothing can run on it, so answer here.
-  if (p.cb) p.cb(result<append_result>(make_error_code(errc::closed)));
+  appends_.append(std::move(req), std::move(cb));
 }
 
-// Ends when close() stopped the queue and everything queued was committed and answered.
-void sqlite_store::writer_loop() {
-  std::vector<pending> batch;
-  while (queue_.take(batch)) {
-    commit_batch(batch);
-    batch.clear();
-  }
-}
-
-void sqlite_store::commit_batch(std::vector<pending>& batch) {
-  std::vector<result<append_result>> results;
-  results.reserve(batch.size());
+// One transaction for the whole batch; if BEGIN or COMMIT fails, every append of it fails
+// with `unavailable` (the batch_writer's default).
+void sqlite_store::commit_batch(const batch_writer::batch& batch, batch_writer::results& results) {
   bool committed = false;
   {
     std::lock_guard lk(write_mu_);
     db& c = *writer_;
     if (c.run("BEGIN IMMEDIATE")) {
-      for (const auto& p : batch) {
-        results.push_back(append_one(p.req));
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        results[i] = append_one(batch[i].req);
         if (!c.in_transaction()) break;  // SQLite rolled the whole transaction back
       }
       committed = c.in_transaction() && c.run("COMMIT");
@@ -48,38 +36,15 @@ void sqlite_store::commit_batch(std::vector<pending>& batch) {
                     c.error_message());
     }
   }
-  if (!committed) results.assign(batch.size(), make_error_code(errc::unavailable));
-  if (committed) commits_.fetch_add(1, std::memory_order_relaxed);
-
-  std::uint64_t stored = 0;
-  for (const auto& r : results)
-    if (r && !r.value().duplicate) ++stored;
-  auto& m = global_metrics();
-  m.messages_stored.fetch_add(stored, std::memory_order_relaxed);
-
-  // Callbacks after COMMIT, in queue order, outside every lock.
-  auto now = clock::now();
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    m.store_append_latency.observe(std::chrono::duration<double>(now - batch[i].queued).count());
-    if (!batch[i].cb) continue;
-    try {
-      batch[i].cb(std::move(results[i]));
-    } catch (const std::exception& e) {
-      spdlog::error("store: append callback threw: {}", e.what());
-    } catch (...) {
-      spdlog::error("store: append callback threw");
-    }
+  if (!committed) {
+    results.assign(batch.size(), make_error_code(errc::unavailable));
+    return;
   }
+  commits_.fetch_add(1, std::memory_order_relaxed);
 }
 
 result<append_result> sqlite_store::append_one(const append_request& req) {
-  if (!ids::valid_room(req.room) || !ids::valid_user(req.sender) || req.id.empty() ||
-      !ids::valid_text(req.text) || (req.cid && !ids::valid_cid(*req.cid)))
-    return make_error_code(errc::invalid);
-  if (ids::is_direct(req.room)) {
-    auto [a, b] = ids::direct_members(req.room);
-    if (req.sender != a && req.sender != b) return make_error_code(errc::invalid);
-  }
+  BOOST_OUTCOME_TRY(validate_append(req));
   return append_in_batch(req);
 }
 

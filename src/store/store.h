@@ -77,7 +77,7 @@ struct room_summary {
 
 struct page {
   std::vector<message> messages;  // always oldest first
-  bool more = false;              // see history() and after()
+  bool more = false;              // see history() and page_after()
 };
 
 // What a join needs, read in one snapshot.
@@ -146,7 +146,7 @@ class store {
                                int limit) = 0;
 
   // Up to `limit` messages with seq > after, oldest first; more = newer ones remain.
-  virtual result<page> after(const std::string& room_id, std::int64_t after, int limit) = 0;
+  virtual result<page> page_after(const std::string& room_id, std::int64_t after, int limit) = 0;
 
   // Messages with first <= seq <= last, oldest first (gap fill). At most `last-first+1`.
   virtual result<std::vector<message>> range(const std::string& room_id, std::int64_t first,
@@ -156,7 +156,7 @@ class store {
   // since empty: the newest `limit` messages (more = older ones exist);
   // since = S: messages with seq > S (S clamped to last_seq), at most `limit`, oldest first
   // (more = newer ones remain beyond the page). not_found: no room or user not a member.
-  virtual result<join_snapshot> join(const std::string& room_id, const std::string& user,
+  virtual result<join_snapshot> snapshot_for_join(const std::string& room_id, const std::string& user,
                                      std::optional<std::int64_t> since, int limit) = 0;
 
   // Moves the user's read marker forward to min(seq, last_seq); never backwards.
@@ -192,7 +192,7 @@ class store {
 };
 
 // SQLite's default commit interval: at 5,000 sends/s in rooms of 10 it cut parleyd's CPU by
-// a third for up to 2 ms more latency under load (docs/benchmarks.md).
+// a third for up to 2 ms more latency under load (docs/bench/log.md).
 inline constexpr std::chrono::microseconds k_sqlite_commit_interval{2000};
 
 struct options {

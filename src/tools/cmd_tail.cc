@@ -36,18 +36,6 @@ struct tail_options {
   kafka_tail_options kafka;  // --kafka: read the bus topic instead (cmd_tail_kafka.cc)
 };
 
-std::string_view string_field(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
-}
-
-std::optional<std::int64_t> int_field(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  if (v && v->is_int64()) return v->get_int64();
-  if (v && v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
-  return std::nullopt;
-}
-
 class tailer {
  public:
   tailer(client::ws_client& c, std::string room, std::optional<std::int64_t> since)

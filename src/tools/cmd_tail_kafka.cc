@@ -246,7 +246,7 @@ int run(const kafka_tail_options& o) {
       std::cerr << "parley tail: skipped a bad record (partition " << m->partition << ", offset "
                 << m->offset << "); " << bad << " bad record" << (bad == 1 ? "" : "s")
                 << " so far\n";
-    } else if (rec.value().k == bus::kind::message) {
+    } else if (rec.value().type == bus::kind::message) {
       if (seen.insert(rec.value().room, rec.value().seq)) {
         // decode() accepted it, so it parses; serialize() puts it on one line.
         std::cout << json::serialize(json::parse(value)) << '\n' << std::flush;

@@ -108,4 +108,16 @@ std::int64_t now_seconds() {
       .count();
 }
 
+std::string_view string_field(const boost::json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
+}
+
+std::optional<std::int64_t> int_field(const boost::json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  if (v && v->is_int64()) return v->get_int64();
+  if (v && v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
+  return std::nullopt;
+}
+
 }  // namespace parley::tools

@@ -1,11 +1,13 @@
 #pragma once
-// What the networked subcommands (send, tail, later bench) share: exit codes, the
+// What the networked subcommands (send, tail, bench) share: exit codes, the
 // "where and as whom" options, token minting and the connect URL. Not thread-safe
 // beyond what each function says; all functions are pure except the CLI registration.
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <boost/json/object.hpp>
 
 namespace CLI {
 class App;
@@ -53,5 +55,9 @@ std::string random_cid();
 
 // Unix time in seconds.
 std::int64_t now_seconds();
+
+// A frame's string field ("" when absent or not a string) and integer field.
+std::string_view string_field(const boost::json::object& o, std::string_view key);
+std::optional<std::int64_t> int_field(const boost::json::object& o, std::string_view key);
 
 }  // namespace parley::tools

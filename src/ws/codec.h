@@ -5,7 +5,7 @@
 // parleyd speaks WebSocket through this codec and its own session (net/websocket_session.cc)
 // rather than Beast's websocket::stream: Beast's stream keeps ~2.7 kB of state per
 // connection (a 1.5 kB read buffer inside it, always allocated), which alone is most of the
-// memory budget of an idle connection (docs/benchmarks.md). What the session needs is
+// memory budget of an idle connection (docs/bench/log.md). What the session needs is
 // small: text frames out (never fragmented, never masked, no extensions), and client frames
 // in (always masked, possibly fragmented, control frames between fragments).
 //

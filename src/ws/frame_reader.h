@@ -27,7 +27,7 @@ struct event {
     close,    // `payload`: the close frame's body (parse_close)
     failure,  // the input cannot be read further: close with `close_code` and `reason`
   };
-  kind k = kind::message;
+  kind type = kind::message;
   opcode op = opcode::text;
   std::string_view payload;
   std::uint16_t close_code = 0;  // failure: 1002 (protocol error) or 1009 (too big)

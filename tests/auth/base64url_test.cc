@@ -5,7 +5,7 @@
 namespace parley::auth {
 namespace {
 
-TEST(Base64url, RoundTripsEveryLength) {
+TEST(base64url, round_trips_every_length) {
   std::string bytes;
   for (int i = 0; i < 70; ++i) {
     auto encoded = base64url_encode(bytes);
@@ -17,7 +17,7 @@ TEST(Base64url, RoundTripsEveryLength) {
   }
 }
 
-TEST(Base64url, KnownVectors) {
+TEST(base64url, known_vectors) {
   EXPECT_EQ(base64url_encode(""), "");
   EXPECT_EQ(base64url_encode("f"), "Zg");
   EXPECT_EQ(base64url_encode("fo"), "Zm8");
@@ -27,7 +27,7 @@ TEST(Base64url, KnownVectors) {
   EXPECT_EQ(base64url_decode("eyJhbGciOiJIUzI1NiJ9"), std::string(R"({"alg":"HS256"})"));
 }
 
-TEST(Base64url, RefusesNonCanonicalInput) {
+TEST(base64url, refuses_non_canonical_input) {
   EXPECT_FALSE(base64url_decode("Zg=="));   // padding
   EXPECT_FALSE(base64url_decode("Zm9v+"));  // standard alphabet
   EXPECT_FALSE(base64url_decode("Zm/v"));

@@ -94,7 +94,7 @@ const std::string k_hs_header = R"({"alg":"HS256","typ":"JWT"})";
 const std::string k_rs_header = R"({"alg":"RS256","typ":"JWT"})";
 const std::string k_es_header = R"({"alg":"ES256","typ":"JWT"})";
 
-class JwtTest : public ::testing::Test {
+class jwt_test : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     rsa_ = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048});
@@ -154,7 +154,7 @@ class JwtTest : public ::testing::Test {
 
 // ---- the error category ----
 
-TEST(AuthErrc, CategoryNameAndMessages) {
+TEST(auth_errc, category_name_and_messages) {
   std::error_code ec = errc::expired;
   EXPECT_STREQ(ec.category().name(), "parley.auth");
   EXPECT_EQ(ec.message(), "token expired");
@@ -171,7 +171,7 @@ TEST(AuthErrc, CategoryNameAndMessages) {
 
 // ---- construction ----
 
-TEST_F(JwtTest, MakeRefusesMissingOrUnusableKeys) {
+TEST_F(jwt_test, make_refuses_missing_or_unusable_keys) {
   EXPECT_EQ(verifier::make({}).error(), errc::bad_key);
   verifier_options empty_secret;
   empty_secret.hs256_secret = "";
@@ -203,7 +203,7 @@ TEST_F(JwtTest, MakeRefusesMissingOrUnusableKeys) {
 
 // ---- HS256 ----
 
-TEST_F(JwtTest, Hs256Accepts) {
+TEST_F(jwt_test, hs256_accepts) {
   auto v = hs();
   auto r = v->verify(make_token(k_hs_header, payload(), hs_signer()), k_now);
   ASSERT_TRUE(r) << r.error().message();
@@ -211,7 +211,7 @@ TEST_F(JwtTest, Hs256Accepts) {
   EXPECT_EQ(r.value().exp_ms, (k_now_s + 3600) * 1000);
 }
 
-TEST_F(JwtTest, MintedTokenVerifies) {
+TEST_F(jwt_test, minted_token_verifies) {
   auto token = mint_hs256(k_secret, "bob@example.com", k_now_s + 60);
   auto r = hs()->verify(token, k_now);
   ASSERT_TRUE(r) << r.error().message();
@@ -229,7 +229,7 @@ TEST_F(JwtTest, MintedTokenVerifies) {
   EXPECT_EQ(error(*hs(), mint_hs256("other-secret", "bob", k_now_s + 60)), errc::bad_signature);
 }
 
-TEST_F(JwtTest, RandomSecretIs32BytesOfBase64url) {
+TEST_F(jwt_test, random_secret_is32_bytes_of_base64url) {
   auto a = random_secret();
   auto b = random_secret();
   EXPECT_EQ(a.size(), 43u);
@@ -244,7 +244,7 @@ TEST_F(JwtTest, RandomSecretIs32BytesOfBase64url) {
   EXPECT_TRUE(v->verify(mint_hs256(a, "u", k_now_s + 10), k_now));
 }
 
-TEST_F(JwtTest, WrongKeyOrTamperingIsBadSignature) {
+TEST_F(jwt_test, wrong_key_or_tampering_is_bad_signature) {
   auto v = hs();
   EXPECT_EQ(error(*v, make_token(k_hs_header, payload(), hs_signer("wrong"))), errc::bad_signature);
 
@@ -270,7 +270,7 @@ TEST_F(JwtTest, WrongKeyOrTamperingIsBadSignature) {
 
 // ---- algorithms ----
 
-TEST_F(JwtTest, AlgNoneIsRefused) {
+TEST_F(jwt_test, alg_none_is_refused) {
   for (auto* alg : {"none", "None", "NONE", "nOnE"}) {
     std::string header = std::string(R"({"alg":")") + alg + R"("})";
     auto unsigned_token = base64url_encode(header) + "." + base64url_encode(payload()) + ".";
@@ -282,7 +282,7 @@ TEST_F(JwtTest, AlgNoneIsRefused) {
   EXPECT_NE(std::error_code(errc::bad_algorithm).message().find("none"), std::string::npos);
 }
 
-TEST_F(JwtTest, UnknownOrUnconfiguredAlgorithmsAreRefused) {
+TEST_F(jwt_test, unknown_or_unconfigured_algorithms_are_refused) {
   for (auto* alg : {"HS384", "HS512", "RS512", "PS256", "ES384", "EdDSA", "hs256", ""}) {
     std::string header = std::string(R"({"alg":")") + alg + R"("})";
     EXPECT_EQ(error(*hs(), make_token(header, payload(), hs_signer())), errc::bad_algorithm) << alg;
@@ -296,7 +296,7 @@ TEST_F(JwtTest, UnknownOrUnconfiguredAlgorithmsAreRefused) {
   EXPECT_EQ(error(*es(), make_token(k_rs_header, payload(), rs_signer())), errc::bad_algorithm);
 }
 
-TEST_F(JwtTest, HsRsKeyConfusionIsRefused) {
+TEST_F(jwt_test, hs_rs_key_confusion_is_refused) {
   // The classic attack: an HS256 token whose HMAC key is the server's public key PEM.
   auto forged = make_token(k_hs_header, payload("admin"), hs_signer(rsa_pem_));
   EXPECT_EQ(error(*rs(), forged), errc::bad_algorithm);
@@ -316,7 +316,7 @@ TEST_F(JwtTest, HsRsKeyConfusionIsRefused) {
   EXPECT_EQ(error(*v, make_token(k_es_header, payload(), es_signer())), errc::bad_algorithm);
 }
 
-TEST_F(JwtTest, Rs256) {
+TEST_F(jwt_test, rs256) {
   auto v = rs();
   auto r = v->verify(make_token(k_rs_header, payload("carol"), rs_signer()), k_now);
   ASSERT_TRUE(r) << r.error().message();
@@ -336,7 +336,7 @@ TEST_F(JwtTest, Rs256) {
             errc::expired);
 }
 
-TEST_F(JwtTest, Es256) {
+TEST_F(jwt_test, es256) {
   auto v = es();
   auto r = v->verify(make_token(k_es_header, payload("dave"), es_signer()), k_now);
   ASSERT_TRUE(r) << r.error().message();
@@ -370,7 +370,7 @@ TEST_F(JwtTest, Es256) {
 
 // ---- time claims ----
 
-TEST_F(JwtTest, ExpiryWithSkewOnBothSides) {
+TEST_F(jwt_test, expiry_with_skew_on_both_sides) {
   auto v = hs();
   auto at = [&](std::string exp) {
     return make_token(k_hs_header, R"({"sub":"alice","exp":)" + exp + "}", hs_signer());
@@ -404,7 +404,7 @@ TEST_F(JwtTest, ExpiryWithSkewOnBothSides) {
   EXPECT_LT(far.value().exp_ms, std::int64_t{9'223'372'036'854});  // fits system_clock in ns
 }
 
-TEST_F(JwtTest, ExpMustBePresentAndNumeric) {
+TEST_F(jwt_test, exp_must_be_present_and_numeric) {
   auto v = hs();
   EXPECT_EQ(error(*v, make_token(k_hs_header, R"({"sub":"alice"})", hs_signer())),
             errc::missing_claim);
@@ -415,7 +415,7 @@ TEST_F(JwtTest, ExpMustBePresentAndNumeric) {
   }
 }
 
-TEST_F(JwtTest, NotBeforeWithSkew) {
+TEST_F(jwt_test, not_before_with_skew) {
   auto v = hs();
   auto with_nbf = [&](std::string nbf) {
     return make_token(
@@ -436,7 +436,7 @@ TEST_F(JwtTest, NotBeforeWithSkew) {
 
 // ---- iss, aud ----
 
-TEST_F(JwtTest, IssuerWhenConfigured) {
+TEST_F(jwt_test, issuer_when_configured) {
   verifier_options o;
   o.issuer = "https://id.example";
   auto v = hs(o);
@@ -455,7 +455,7 @@ TEST_F(JwtTest, IssuerWhenConfigured) {
   EXPECT_FALSE(error(*hs(), with(R"(,"iss":"whoever")")));
 }
 
-TEST_F(JwtTest, AudienceWhenConfigured) {
+TEST_F(jwt_test, audience_when_configured) {
   verifier_options o;
   o.audience = "parley";
   auto v = hs(o);
@@ -478,7 +478,7 @@ TEST_F(JwtTest, AudienceWhenConfigured) {
 
 // ---- sub ----
 
-TEST_F(JwtTest, SubjectRules) {
+TEST_F(jwt_test, subject_rules) {
   auto v = hs();
   auto with_sub = [&](std::string sub) {
     return v->verify(
@@ -516,7 +516,7 @@ TEST_F(JwtTest, SubjectRules) {
 
 // ---- malformed tokens ----
 
-TEST_F(JwtTest, MalformedShapes) {
+TEST_F(jwt_test, malformed_shapes) {
   auto v = hs();
   const std::string good = make_token(k_hs_header, payload(), hs_signer());
   const std::string h = base64url_encode(k_hs_header);
@@ -578,7 +578,7 @@ TEST_F(JwtTest, MalformedShapes) {
                      R"({"sub":"alice","exp":1700003600,"iat":1,"extra":{"a":[]}})", hs_signer())));
 }
 
-TEST_F(JwtTest, VerifyIsThreadSafe) {
+TEST_F(jwt_test, verify_is_thread_safe) {
   auto h = hs();
   auto r = rs();
   auto e = es();

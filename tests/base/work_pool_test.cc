@@ -21,7 +21,7 @@ struct gate {
   std::shared_future<void> opened = open.get_future().share();
 };
 
-TEST(WorkPool, RunsEveryTaskOnceInOrder) {
+TEST(work_pool, runs_every_task_once_in_order) {
   work_pool pool(1, 100, "test-pool");
   std::mutex mu;
   std::vector<int> seen;
@@ -38,7 +38,7 @@ TEST(WorkPool, RunsEveryTaskOnceInOrder) {
   for (int i = 0; i < 50; ++i) EXPECT_EQ(seen[i], i);
 }
 
-TEST(WorkPool, FullQueueRefusesAtOnceAndLeavesTheTaskUntouched) {
+TEST(work_pool, full_queue_refuses_at_once_and_leaves_the_task_untouched) {
   std::atomic<std::int64_t> gauge{0};
   gate g;  // outlives the pool, whose threads wait on it
   work_pool pool(2, 3, "test-pool", &gauge);
@@ -64,7 +64,7 @@ TEST(WorkPool, FullQueueRefusesAtOnceAndLeavesTheTaskUntouched) {
   EXPECT_EQ(gauge.load(), 0);
 }
 
-TEST(WorkPool, RefusedTaskKeepsItsState) {
+TEST(work_pool, refused_task_keeps_its_state) {
   gate g;
   work_pool pool(1, 1, "test-pool");
   std::promise<void> started;
@@ -84,7 +84,7 @@ TEST(WorkPool, RefusedTaskKeepsItsState) {
   g.open.set_value();
 }
 
-TEST(WorkPool, StopDropsWaitingTasksAndWaitsForRunningOnes) {
+TEST(work_pool, stop_drops_waiting_tasks_and_waits_for_running_ones) {
   gate g;
   work_pool pool(1, 10, "test-pool");
   std::promise<void> started;
@@ -110,7 +110,7 @@ TEST(WorkPool, StopDropsWaitingTasksAndWaitsForRunningOnes) {
   EXPECT_EQ(counter.use_count(), 1);
 }
 
-TEST(WorkPool, StopIsIdempotentAndDestructorJoins) {
+TEST(work_pool, stop_is_idempotent_and_destructor_joins) {
   auto pool = std::make_unique<work_pool>(3, 10, "test-pool");
   std::atomic<int> ran{0};
   for (int i = 0; i < 5; ++i) pool->try_post([&] { ran.fetch_add(1); });

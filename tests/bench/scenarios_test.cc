@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "child_process.h"
+#include "support/child_process.h"
 
 namespace parley::benchtest {
 namespace {
@@ -67,19 +67,29 @@ double number(const json::object& o, std::string_view key) {
 class bench_scenarios : public testing::TestWithParam<bench_case> {
  protected:
   void SetUp() override {
-    dir_ = temp_dir();
+    dir_ = testsupport::make_temp_dir("parley-bench");
     ASSERT_FALSE(dir_.empty());
     std::vector<std::string> args;
     std::string prefix;
     if (GetParam().server == server_kind::parleyd) {
-      args = {
-          bin("parleyd"), "--listen",     "127.0.0.1:0", "--db", "sqlite:" + dir_ + "/parley.db",
-          "--jwt-secret", k_secret,       "--node-id",   "n1",   "--send-rate",
-          "100000",       "--frame-rate", "100000"};
+      args = {testsupport::bin_path("parleyd"),
+              "--listen",
+              "127.0.0.1:0",
+              "--db",
+              "sqlite:" + dir_ + "/parley.db",
+              "--jwt-secret",
+              k_secret,
+              "--node-id",
+              "n1",
+              "--send-rate",
+              "100000",
+              "--frame-rate",
+              "100000"};
       args.insert(args.end(), GetParam().server_args.begin(), GetParam().server_args.end());
       prefix = "parleyd listening on 127.0.0.1:";
     } else {
-      args = {bin("parley-baseline"), "--listen", "127.0.0.1:0", "--threads", "1"};
+      args = {testsupport::bin_path("parley-baseline"), "--listen", "127.0.0.1:0", "--threads",
+              "1"};
       prefix = "parley-baseline listening on 127.0.0.1:";
     }
     ASSERT_TRUE(server_.spawn(args, dir_ + "/server.stderr.log")) << args[0];
@@ -98,15 +108,26 @@ class bench_scenarios : public testing::TestWithParam<bench_case> {
   int run_bench(std::string* out, json::object* doc) {
     const auto& c = GetParam();
     std::string json_path = dir_ + "/bench.json";
-    std::vector<std::string> args = {
-        bin("parley"), "bench",  "--url",      "ws://127.0.0.1:" + std::to_string(port_),
-        "--secret",    k_secret, "--scenario", c.scenario,
-        "--warmup",    "0.3",    "--duration", std::to_string(c.duration_s),
-        "--threads",   "1",      "--json",     json_path};
+    std::vector<std::string> args = {testsupport::bin_path("parley"),
+                                     "bench",
+                                     "--url",
+                                     "ws://127.0.0.1:" + std::to_string(port_),
+                                     "--secret",
+                                     k_secret,
+                                     "--scenario",
+                                     c.scenario,
+                                     "--warmup",
+                                     "0.3",
+                                     "--duration",
+                                     std::to_string(c.duration_s),
+                                     "--threads",
+                                     "1",
+                                     "--json",
+                                     json_path};
     args.insert(args.end(), c.args.begin(), c.args.end());
     args.push_back("--server-pid");  // as bench/run does for every one-server run
     args.push_back(std::to_string(server_.pid()));
-    child_process bench;
+    testsupport::child_process bench;
     if (!bench.spawn(args, dir_ + "/bench.stderr.log")) return -1;
     *out = bench.read_all(30s);
     auto status = bench.wait_exit(30s);
@@ -118,7 +139,7 @@ class bench_scenarios : public testing::TestWithParam<bench_case> {
   }
 
   std::string dir_;
-  child_process server_;
+  testsupport::child_process server_;
   int port_ = 0;
   boost::system::error_code error_code_;
 };
@@ -217,11 +238,11 @@ INSTANTIATE_TEST_SUITE_P(all, bench_scenarios, testing::ValuesIn(cases()), case_
 
 // Refusals that need no server: a non-loopback target is bad usage.
 TEST(bench_cli, refuses_non_loopback_targets) {
-  child_process bench;
-  std::string dir = temp_dir();
-  ASSERT_TRUE(bench.spawn(
-      {bin("parley"), "bench", "--url", "ws://192.0.2.1:80", "--secret", "s", "--scenario", "idle"},
-      dir + "/stderr.log"));
+  testsupport::child_process bench;
+  std::string dir = testsupport::make_temp_dir("parley-bench");
+  ASSERT_TRUE(bench.spawn({testsupport::bin_path("parley"), "bench", "--url", "ws://192.0.2.1:80",
+                           "--secret", "s", "--scenario", "idle"},
+                          dir + "/stderr.log"));
   EXPECT_EQ(bench.wait_exit(10s), 2);
   EXPECT_NE(slurp(dir + "/stderr.log").find("127.0.0.0/8"), std::string::npos);
   std::filesystem::remove_all(dir);

@@ -104,7 +104,7 @@ bool eventually(F pred, std::chrono::milliseconds timeout) {
 record_ptr message(const std::string& room, std::int64_t seq, const std::string& node,
                    const std::string& text = "hi") {
   auto r = std::make_shared<record>();
-  r->k = kind::message;
+  r->type = kind::message;
   r->room = room;
   r->seq = seq;
   r->id = "m" + std::to_string(seq);
@@ -325,7 +325,7 @@ TEST_F(kafka_bus_test, message_reaches_the_other_node_and_its_own_node_exactly_o
 
   ASSERT_TRUE(b.got.wait_count(1)) << "B never got A's record";
   auto r = b.got.seen()[0];
-  EXPECT_EQ(r->k, kind::message);
+  EXPECT_EQ(r->type, kind::message);
   EXPECT_EQ(r->room, "g:room");
   EXPECT_EQ(r->seq, 1);
   EXPECT_EQ(r->text, "first");
@@ -368,19 +368,19 @@ TEST_F(kafka_bus_test, typing_read_and_membership_records_cross) {
   node& b = start_node("b");
   ASSERT_TRUE(a.b && b.b);
   auto typing = std::make_shared<record>();
-  typing->k = kind::typing;
+  typing->type = kind::typing;
   typing->room = "g:x";
   typing->user = "alice";
   typing->node = "a";
   typing->origin_session = "s1";
   auto read = std::make_shared<record>();
-  read->k = kind::read;
+  read->type = kind::read;
   read->room = "g:x";
   read->user = "alice";
   read->seq = 17;
   read->node = "a";
   auto member = std::make_shared<record>();
-  member->k = kind::membership;
+  member->type = kind::membership;
   member->room = "g:x";
   member->user = "bob";
   member->op = "add";
@@ -393,12 +393,12 @@ TEST_F(kafka_bus_test, typing_read_and_membership_records_cross) {
   EXPECT_EQ(a.got.seen().size(), 3u);
   ASSERT_TRUE(b.got.wait_count(3));
   auto s = b.got.seen();
-  EXPECT_EQ(s[0]->k, kind::typing);
+  EXPECT_EQ(s[0]->type, kind::typing);
   EXPECT_EQ(s[0]->user, "alice");
   EXPECT_TRUE(s[0]->origin_session.empty());  // never on the wire
-  EXPECT_EQ(s[1]->k, kind::read);
+  EXPECT_EQ(s[1]->type, kind::read);
   EXPECT_EQ(s[1]->seq, 17);
-  EXPECT_EQ(s[2]->k, kind::membership);
+  EXPECT_EQ(s[2]->type, kind::membership);
   EXPECT_EQ(s[2]->user, "bob");
   EXPECT_EQ(s[2]->op, "add");
   EXPECT_EQ(s[2]->by, "alice");

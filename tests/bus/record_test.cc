@@ -10,7 +10,7 @@ namespace {
 
 record message_record() {
   record r;
-  r.k = kind::message;
+  r.type = kind::message;
   r.room = "g:team";
   r.node = "node-a";
   r.seq = 42;
@@ -28,7 +28,7 @@ TEST(record_codec, message_round_trip) {
   auto out = decode(encode(in));
   ASSERT_TRUE(out) << out.error().message();
   const record& r = out.value();
-  EXPECT_EQ(r.k, kind::message);
+  EXPECT_EQ(r.type, kind::message);
   EXPECT_EQ(r.room, in.room);
   EXPECT_EQ(r.node, in.node);
   EXPECT_EQ(r.seq, in.seq);
@@ -55,30 +55,30 @@ TEST(record_codec, message_without_cid_encodes_null) {
 
 TEST(record_codec, other_kinds_round_trip) {
   record rd;
-  rd.k = kind::read;
+  rd.type = kind::read;
   rd.room = "d:alice:bob";
   rd.user = "bob";
   rd.seq = 7;
   rd.node = "n";
   auto a = decode(encode(rd));
   ASSERT_TRUE(a);
-  EXPECT_EQ(a.value().k, kind::read);
+  EXPECT_EQ(a.value().type, kind::read);
   EXPECT_EQ(a.value().user, "bob");
   EXPECT_EQ(a.value().seq, 7);
 
   record ty;
-  ty.k = kind::typing;
+  ty.type = kind::typing;
   ty.room = "g:x";
   ty.user = "carol";
   ty.node = "n";
   auto b = decode(encode(ty));
   ASSERT_TRUE(b);
-  EXPECT_EQ(b.value().k, kind::typing);
+  EXPECT_EQ(b.value().type, kind::typing);
   EXPECT_EQ(b.value().user, "carol");
   EXPECT_EQ(b.value().room, "g:x");
 
   record mb;
-  mb.k = kind::membership;
+  mb.type = kind::membership;
   mb.room = "g:x";
   mb.user = "dave";
   mb.op = "remove";
@@ -87,7 +87,7 @@ TEST(record_codec, other_kinds_round_trip) {
   mb.node = "n";
   auto c = decode(encode(mb));
   ASSERT_TRUE(c);
-  EXPECT_EQ(c.value().k, kind::membership);
+  EXPECT_EQ(c.value().type, kind::membership);
   EXPECT_EQ(c.value().op, "remove");
   EXPECT_EQ(c.value().by, "alice");
   EXPECT_EQ(c.value().seq, 12);

@@ -211,7 +211,7 @@ store::message env::append(const std::string& room, const std::string& from,
 
 bus::record_ptr env::record_of(const store::message& m) {
   auto r = std::make_shared<bus::record>();
-  r->k = bus::kind::message;
+  r->type = bus::kind::message;
   r->room = m.room;
   r->node = "other-node";
   r->seq = m.seq;

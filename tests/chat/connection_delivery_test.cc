@@ -26,7 +26,7 @@ using namespace std::chrono_literals;
 
 // ---- (a) out of order and duplicated records ---------------------------------------------
 
-TEST(ConnectionDelivery, OutOfOrderAndDuplicateRecordsDeliveredOnceInOrder) {
+TEST(connection_delivery, out_of_order_and_duplicate_records_delivered_once_in_order) {
   auto opts = env::default_options();
   opts.gap_wait_ms = 3000;  // long: ordering must come from buffering, not from gap fill
   env e(opts);
@@ -51,7 +51,7 @@ TEST(ConnectionDelivery, OutOfOrderAndDuplicateRecordsDeliveredOnceInOrder) {
   }
 }
 
-TEST(ConnectionDelivery, ShuffledDuplicatedRecordsFromSeveralThreads) {
+TEST(connection_delivery, shuffled_duplicated_records_from_several_threads) {
   env e;  // gap_wait 20 ms: some gaps may be filled from the store; the result is the same
   auto a = e.connect("alice", "s1");
   auto b = e.connect("bob", "s2");
@@ -87,7 +87,7 @@ TEST(ConnectionDelivery, ShuffledDuplicatedRecordsFromSeveralThreads) {
 
 // ---- (b) gap fill ------------------------------------------------------------------------
 
-TEST(ConnectionDelivery, GapFilledFromStoreAfterGapWait) {
+TEST(connection_delivery, gap_filled_from_store_after_gap_wait) {
   env e;  // gap_wait 20 ms
   auto a = e.connect("alice", "s1");
   e.join(a, R);
@@ -114,7 +114,7 @@ TEST(ConnectionDelivery, GapFilledFromStoreAfterGapWait) {
   EXPECT_EQ(global_metrics().gap_fills.load(), fills + 1);
 }
 
-TEST(ConnectionDelivery, GapAfterJoinSnapshotIsFilled) {
+TEST(connection_delivery, gap_after_join_snapshot_is_filled) {
   env e;
   auto a = e.connect("alice", "s1");
   e.append(R, "bob", "before-1");
@@ -130,7 +130,7 @@ TEST(ConnectionDelivery, GapAfterJoinSnapshotIsFilled) {
   EXPECT_EQ(live_seqs(a.rec->frames(), R), iota_seqs(3, 7));
 }
 
-TEST(ConnectionDelivery, RecordsArrivingWithinGapWaitNeedNoFill) {
+TEST(connection_delivery, records_arriving_within_gap_wait_need_no_fill) {
   auto opts = env::default_options();
   opts.gap_wait_ms = 2000;
   env e(opts);
@@ -152,7 +152,7 @@ TEST(ConnectionDelivery, RecordsArrivingWithinGapWaitNeedNoFill) {
 
 // ---- (c) the join seam under concurrent sends -----------------------------------------
 
-TEST(ConnectionDelivery, JoinSeamUnderConcurrentSendsHasNoGapNoRepeat) {
+TEST(connection_delivery, join_seam_under_concurrent_sends_has_no_gap_no_repeat) {
   env e;
   auto a = e.connect("alice", "s1");
   constexpr int n = 300;
@@ -200,7 +200,7 @@ TEST(ConnectionDelivery, JoinSeamUnderConcurrentSendsHasNoGapNoRepeat) {
   }));
   settle(e, a);
 
-  // Every epoch (a `joined` frame up to the next one) is history seqs 1..k followed by live
+  // Every epoch (a `joined` frame up to the next one) is history seqs 1..type followed by live
   // seqs k+1..m: contiguous from 1, no repeats. Live seqs never repeat across epochs.
   auto fs = a.rec->frames();
   auto os = parse_all(fs);
@@ -236,7 +236,7 @@ TEST(ConnectionDelivery, JoinSeamUnderConcurrentSendsHasNoGapNoRepeat) {
   EXPECT_GE(epochs, 2);
 }
 
-TEST(ConnectionDelivery, RecordsBufferedDuringJoinAreReplayedWithoutRepeat) {
+TEST(connection_delivery, records_buffered_during_join_are_replayed_without_repeat) {
   // Deterministic seam: records arrive while the join's snapshot is being read (they are
   // buffered), the snapshot covers them, and only a later message is live.
   auto opts = env::default_options();
@@ -294,7 +294,7 @@ TEST(ConnectionDelivery, RecordsBufferedDuringJoinAreReplayedWithoutRepeat) {
 
 // ---- (d) notify --------------------------------------------------------------------------
 
-TEST(ConnectionDelivery, NotifyGoesToUnjoinedConnectionsOnly) {
+TEST(connection_delivery, notify_goes_to_unjoined_connections_only) {
   env e;
   auto joined = e.connect("alice", "s1");
   auto other = e.connect("alice", "s2");
@@ -317,7 +317,7 @@ TEST(ConnectionDelivery, NotifyGoesToUnjoinedConnectionsOnly) {
   EXPECT_TRUE(carol.rec->frames().empty());
 }
 
-TEST(ConnectionDelivery, GroupNotifyAddedAndMessage) {
+TEST(connection_delivery, group_notify_added_and_message) {
   env e;
   auto joined = e.connect("alice", "s1");
   auto other = e.connect("alice", "s2");
@@ -344,7 +344,7 @@ TEST(ConnectionDelivery, GroupNotifyAddedAndMessage) {
 
 // ---- (e) typing / read are not echoed ----------------------------------------------------
 
-TEST(ConnectionDelivery, TypingAndReadNotEchoedToOrigin) {
+TEST(connection_delivery, typing_and_read_not_echoed_to_origin) {
   env e;
   auto a1 = e.connect("alice", "s1");
   auto a2 = e.connect("alice", "s2");
@@ -375,7 +375,7 @@ TEST(ConnectionDelivery, TypingAndReadNotEchoedToOrigin) {
 
 // ---- (f) leave ---------------------------------------------------------------------------
 
-TEST(ConnectionDelivery, LeaveStopsDelivery) {
+TEST(connection_delivery, leave_stops_delivery) {
   env e;
   auto a = e.connect("alice", "s1");
   e.join(a, R);
@@ -396,7 +396,7 @@ TEST(ConnectionDelivery, LeaveStopsDelivery) {
   EXPECT_EQ(live_seqs(a.rec->frames(), R), (std::vector<std::int64_t>{1}));
 }
 
-TEST(ConnectionDelivery, RemovedFromGroupGetsLeftAndNothingMore) {
+TEST(connection_delivery, removed_from_group_gets_left_and_nothing_more) {
   env e;
   auto a = e.connect("alice", "s1");
   auto g = e.svc().create_room("bob", "team", {"alice"}).value().id;
@@ -417,7 +417,7 @@ TEST(ConnectionDelivery, RemovedFromGroupGetsLeftAndNothingMore) {
 
 // ---- (g) ack before the sender's own copy ------------------------------------------------
 
-TEST(ConnectionDelivery, AckPrecedesOwnMessageCopy) {
+TEST(connection_delivery, ack_precedes_own_message_copy) {
   env e;
   auto a = e.connect("alice", "s1");
   auto b = e.connect("bob", "s2");
@@ -472,7 +472,7 @@ TEST(ConnectionDelivery, AckPrecedesOwnMessageCopy) {
 // answering, repeated on another node; the original's copy reaches the new connection
 // (live record from the outbox relay, or a gap fill) while the repeat is still on its way
 // to the store. The copy waits for the repeat's ack, and so does what follows it.
-TEST(ConnectionDelivery, RepeatedSendsOriginalCopyWaitsForItsAck) {
+TEST(connection_delivery, repeated_sends_original_copy_waits_for_its_ack) {
   for (int round = 0; round < 5; ++round) {
     env e;
     auto a = e.connect("alice", "s1");
@@ -505,7 +505,7 @@ TEST(ConnectionDelivery, RepeatedSendsOriginalCopyWaitsForItsAck) {
   }
 }
 
-TEST(ConnectionDelivery, PlainTextGoesToDefaultRoomWithNullCid) {
+TEST(connection_delivery, plain_text_goes_to_default_room_with_null_cid) {
   env e;
   auto a = e.connect("alice", "s1", R);  // receiverId=bob
   ASSERT_TRUE(a.rec->wait([](const auto& fs) { return count_type(fs, "history") == 1; }));

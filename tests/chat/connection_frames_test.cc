@@ -25,7 +25,7 @@ using namespace std::chrono_literals;
 
 // ---- joins, errors and the rest of the frame handling ------------------------------------
 
-TEST(ConnectionFrames, JoinWithoutSinceGivesLatest50) {
+TEST(connection_frames, join_without_since_gives_latest50) {
   env e;
   for (int i = 1; i <= 60; ++i) e.append(R, "bob", "m" + std::to_string(i));
   auto a = e.connect("alice", "s1");
@@ -45,7 +45,7 @@ TEST(ConnectionFrames, JoinWithoutSinceGivesLatest50) {
   EXPECT_EQ(arr.back().as_object().at("seq"), 60);
 }
 
-TEST(ConnectionFrames, JoinSinceBeyondReplayMaxIsNotSubscribed) {
+TEST(connection_frames, join_since_beyond_replay_max_is_not_subscribed) {
   auto opts = env::default_options();
   opts.replay_max = 250;
   env e(opts);
@@ -86,7 +86,7 @@ TEST(ConnectionFrames, JoinSinceBeyondReplayMaxIsNotSubscribed) {
   EXPECT_EQ(live_seqs(a.rec->frames(), R), (std::vector<std::int64_t>{262}));
 }
 
-TEST(ConnectionFrames, JoinSinceAtOrPastTheEndGivesEmptyHistory) {
+TEST(connection_frames, join_since_at_or_past_the_end_gives_empty_history) {
   env e;
   e.append(R, "bob", "m1");
   auto a = e.connect("alice", "s1");
@@ -100,7 +100,7 @@ TEST(ConnectionFrames, JoinSinceAtOrPastTheEndGivesEmptyHistory) {
   EXPECT_EQ(live_seqs(a.rec->frames(), R), (std::vector<std::int64_t>{2}));
 }
 
-TEST(ConnectionFrames, JoinOfARoomTheUserMayNotSeeIsNotMember) {
+TEST(connection_frames, join_of_a_room_the_user_may_not_see_is_not_member) {
   env e;
   auto a = e.connect("alice", "s1");
   e.text(a, R"({"type":"join","room":"dm:bob:carol","rid":"x"})");
@@ -121,7 +121,7 @@ TEST(ConnectionFrames, JoinOfARoomTheUserMayNotSeeIsNotMember) {
   EXPECT_EQ(a.rec->errors()[1].ec, make_error_code(errc::not_member));
 }
 
-TEST(ConnectionFrames, BadFramesAreBadRequestWithRefAndRid) {
+TEST(connection_frames, bad_frames_are_bad_request_with_ref_and_rid) {
   env e;
   auto a = e.connect("alice", "s1");
   e.text(a, "{oops");
@@ -139,7 +139,7 @@ TEST(ConnectionFrames, BadFramesAreBadRequestWithRefAndRid) {
   EXPECT_EQ(errs[3].ref, std::nullopt);  // plain text
 }
 
-TEST(ConnectionFrames, SendErrors) {
+TEST(connection_frames, send_errors) {
   auto opts = env::default_options();
   opts.max_text_bytes = 10;
   opts.send_rate = 1;  // burst of 2
@@ -171,7 +171,7 @@ TEST(ConnectionFrames, SendErrors) {
   EXPECT_EQ(of_type(a, "ack").back().at("seq"), 1);
 }
 
-TEST(ConnectionFrames, PingPong) {
+TEST(connection_frames, ping_pong) {
   env e;
   auto a = e.connect("alice", "s1");
   auto t0 = now_ms();
@@ -182,7 +182,7 @@ TEST(ConnectionFrames, PingPong) {
   EXPECT_GE(p[0].at("server_time").as_int64(), t0);
 }
 
-TEST(ConnectionFrames, HistoryRequest) {
+TEST(connection_frames, history_request) {
   env e;
   for (int i = 1; i <= 10; ++i) e.append(R, "bob", "m" + std::to_string(i));
   auto a = e.connect("alice", "s1");
@@ -201,7 +201,7 @@ TEST(ConnectionFrames, HistoryRequest) {
   EXPECT_EQ(count_type(a.rec->frames(), "message"), 0u);
 }
 
-TEST(ConnectionFrames, AuthRefresh) {
+TEST(connection_frames, auth_refresh) {
   env e;
   auto a = e.connect("alice", "s1");
   auto exp_s = now_ms() / 1000 + 7200;
@@ -221,7 +221,7 @@ TEST(ConnectionFrames, AuthRefresh) {
   }
 }
 
-TEST(ConnectionFrames, TokenExpiryIsReported) {
+TEST(connection_frames, token_expiry_is_reported) {
   auto opts = env::default_options();
   opts.jwt_skew_ms = 0;
   env e(opts);
@@ -232,7 +232,7 @@ TEST(ConnectionFrames, TokenExpiryIsReported) {
   EXPECT_EQ(errs[0].ec, make_error_code(errc::token_expired));
 }
 
-TEST(ConnectionFrames, ErrorFloodClosesWith1008) {
+TEST(connection_frames, error_flood_closes_with1008) {
   env e;
   auto a = e.connect("alice", "s1");
   for (int i = 0; i < 100; ++i) e.text(a, "{bad");
@@ -241,7 +241,7 @@ TEST(ConnectionFrames, ErrorFloodClosesWith1008) {
   EXPECT_EQ(a.rec->closes(), (std::vector<int>{1008}));
 }
 
-TEST(ConnectionFrames, StoppedConnectionIgnoresEverything) {
+TEST(connection_frames, stopped_connection_ignores_everything) {
   env e;
   auto a = e.connect("alice", "s1");
   e.join(a, R);

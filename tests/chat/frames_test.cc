@@ -30,7 +30,7 @@ client_frame ok(std::string_view text) {
 
 // ---- malformed frames ------------------------------------------------------------------
 
-TEST(ParseClientFrame, MalformedJsonStartingWithBrace) {
+TEST(parse_client_frame, malformed_json_starting_with_brace) {
   for (std::string_view t : {"{", "{\"type\":", "{\"type\":\"ping\"", "{type:\"ping\"}",
                              "{\"type\":\"ping\"} trailing", "  {\"type\":'ping'}", "{}}"}) {
     auto f = fail(t);
@@ -39,12 +39,12 @@ TEST(ParseClientFrame, MalformedJsonStartingWithBrace) {
   }
 }
 
-TEST(ParseClientFrame, InvalidUtf8InsideJsonStringIsMalformed) {
+TEST(parse_client_frame, invalid_utf8_inside_json_string_is_malformed) {
   auto f = fail("{\"type\":\"send\",\"room\":\"dm:a:b\",\"text\":\"\xff\xfe\"}");
   EXPECT_EQ(f.ref, std::nullopt);
 }
 
-TEST(ParseClientFrame, JsonArrayIsPlainTextPerProtocol) {
+TEST(parse_client_frame, json_array_is_plain_text_per_protocol) {
   // protocol.md: plain text is a frame whose first non-blank character is not '{'. An array
   // is therefore a seed-compatible send of its text, not a bad_request.
   auto f = ok("[1,2,3]");
@@ -53,14 +53,14 @@ TEST(ParseClientFrame, JsonArrayIsPlainTextPerProtocol) {
   EXPECT_EQ(f.text, "[1,2,3]");
 }
 
-TEST(ParseClientFrame, MissingType) {
+TEST(parse_client_frame, missing_type) {
   auto f = fail(R"({"room":"dm:a:b"})");
   EXPECT_EQ(f.ref, std::nullopt);
   f = fail(R"({"type":null})");
   EXPECT_EQ(f.ref, std::nullopt);
 }
 
-TEST(ParseClientFrame, NonStringType) {
+TEST(parse_client_frame, non_string_type) {
   for (std::string_view t :
        {R"({"type":1})", R"({"type":true})", R"({"type":["send"]})", R"({"type":{"a":1}})"}) {
     auto f = fail(t);
@@ -68,7 +68,7 @@ TEST(ParseClientFrame, NonStringType) {
   }
 }
 
-TEST(ParseClientFrame, UnknownTypeRefIsTheType) {
+TEST(parse_client_frame, unknown_type_ref_is_the_type) {
   auto f = fail(R"({"type":"bogus","rid":"r1"})");
   EXPECT_EQ(f.ref, "bogus");
   EXPECT_EQ(f.rid, "r1");
@@ -82,12 +82,12 @@ TEST(ParseClientFrame, UnknownTypeRefIsTheType) {
 // request's cid if it had one, else its type", and frames.h documents parse_failure::ref as
 // "cid if present, else the type string". For an unknown or missing type the parser returns
 // the type (or null) even when the frame carries a string cid.
-TEST(ParseClientFrame, RefIsCidEvenWhenTypeIsUnknownOrMissing) {
+TEST(parse_client_frame, ref_is_cid_even_when_type_is_unknown_or_missing) {
   EXPECT_EQ(fail(R"({"type":"bogus","cid":"c1"})").ref, "c1");
   EXPECT_EQ(fail(R"({"cid":"c2","room":"dm:a:b","text":"x"})").ref, "c2");
 }
 
-TEST(ParseClientFrame, WrongTypedFields) {
+TEST(parse_client_frame, wrong_typed_fields) {
   struct tc {
     const char* text;
     const char* ref;
@@ -117,12 +117,12 @@ TEST(ParseClientFrame, WrongTypedFields) {
   }
 }
 
-TEST(ParseClientFrame, WrongTypedCidIsNotUsedAsRef) {
+TEST(parse_client_frame, wrong_typed_cid_is_not_used_as_ref) {
   auto f = fail(R"({"type":"send","room":"dm:a:b","text":"x","cid":7})");
   EXPECT_EQ(f.ref, "send");
 }
 
-TEST(ParseClientFrame, MissingRequiredFields) {
+TEST(parse_client_frame, missing_required_fields) {
   EXPECT_EQ(fail(R"({"type":"send","room":"dm:a:b"})").ref, "send");  // text
   EXPECT_EQ(fail(R"({"type":"send","room":"dm:a:b","cid":"c9"})").ref, "c9");
   EXPECT_EQ(fail(R"({"type":"join"})").ref, "join");
@@ -135,7 +135,7 @@ TEST(ParseClientFrame, MissingRequiredFields) {
   EXPECT_EQ(fail(R"({"type":"join","room":null})").ref, "join");
 }
 
-TEST(ParseClientFrame, InvalidRoomIds) {
+TEST(parse_client_frame, invalid_room_ids) {
   for (std::string_view room :
        {"", "dm:bob:alice", "dm:b:a", "dm:a", "dm:a:b:c", "dm::b", "dm:a:", "g:", "g:a b", "g:a/b",
         "g:\xc3\xa9", "x:abc", "general", "G:abc", "dm:a b:c"}) {
@@ -155,7 +155,7 @@ TEST(ParseClientFrame, InvalidRoomIds) {
   fail(R"({"type":"join","room":"dm:a:)" + long_user + R"("})");
 }
 
-TEST(ParseClientFrame, ValidRoomIds) {
+TEST(parse_client_frame, valid_room_ids) {
   for (std::string_view room :
        {"dm:alice:bob", "dm:a:a", "dm:A:a", "dm:1:2", "dm:a.b@c:x-y_z", "g:abc", "g:A-b_9"}) {
     std::string t = std::string(R"({"type":"join","room":")") + std::string(room) + R"("})";
@@ -165,7 +165,7 @@ TEST(ParseClientFrame, ValidRoomIds) {
   EXPECT_EQ(ok(R"({"type":"join","room":")" + g64 + R"("})").room, g64);
 }
 
-TEST(ParseClientFrame, CidLength) {
+TEST(parse_client_frame, cid_length) {
   auto f = fail(R"({"type":"send","room":"dm:a:b","text":"x","cid":""})");
   EXPECT_EQ(f.ref, "");  // the (invalid) cid is still what the client sent
   std::string c65(65, 'c');
@@ -176,7 +176,7 @@ TEST(ParseClientFrame, CidLength) {
   EXPECT_EQ(ok(R"({"type":"send","room":"dm:a:b","text":"x","cid":"1"})").cid, "1");
 }
 
-TEST(ParseClientFrame, RidLength) {
+TEST(parse_client_frame, rid_length) {
   std::string r65(65, 'r');
   auto f = fail(R"({"type":"ping","rid":")" + r65 + R"("})");
   EXPECT_EQ(f.rid, std::nullopt);  // never echo an invalid rid
@@ -189,14 +189,14 @@ TEST(ParseClientFrame, RidLength) {
   EXPECT_EQ(fail(R"({"type":"nope","rid":"q2"})").rid, "q2");
 }
 
-TEST(ParseClientFrame, NegativeSinceAndSeq) {
+TEST(parse_client_frame, negative_since_and_seq) {
   EXPECT_EQ(fail(R"({"type":"join","room":"dm:a:b","since":-1})").ref, "join");
   EXPECT_EQ(fail(R"({"type":"read","room":"dm:a:b","seq":-1})").ref, "read");
   EXPECT_EQ(ok(R"({"type":"join","room":"dm:a:b","since":0})").since, 0);
   EXPECT_EQ(ok(R"({"type":"read","room":"dm:a:b","seq":0})").seq, 0);
 }
 
-TEST(ParseClientFrame, HistoryLimit) {
+TEST(parse_client_frame, history_limit) {
   EXPECT_EQ(fail(R"({"type":"history","room":"dm:a:b","limit":0})").ref, "history");
   EXPECT_EQ(fail(R"({"type":"history","room":"dm:a:b","limit":-5})").ref, "history");
   EXPECT_EQ(ok(R"({"type":"history","room":"dm:a:b"})").limit, 50);
@@ -210,7 +210,7 @@ TEST(ParseClientFrame, HistoryLimit) {
   EXPECT_EQ(ok(R"({"type":"history","room":"dm:a:b"})").before, std::nullopt);
 }
 
-TEST(ParseClientFrame, FloatsMustBeIntegral) {
+TEST(parse_client_frame, floats_must_be_integral) {
   EXPECT_EQ(ok(R"({"type":"join","room":"dm:a:b","since":2.0})").since, 2);
   EXPECT_EQ(ok(R"({"type":"read","room":"dm:a:b","seq":3e2})").seq, 300);
   EXPECT_EQ(ok(R"({"type":"history","room":"dm:a:b","limit":2.0})").limit, 2);
@@ -220,7 +220,7 @@ TEST(ParseClientFrame, FloatsMustBeIntegral) {
   fail(R"({"type":"history","room":"dm:a:b","before":2.5})");
 }
 
-TEST(ParseClientFrame, HugeIntegers) {
+TEST(parse_client_frame, huge_integers) {
   // Beyond int64 (uint64 range and beyond): wrong-typed, not wrapped around.
   fail(R"({"type":"join","room":"dm:a:b","since":9223372036854775808})");
   fail(R"({"type":"join","room":"dm:a:b","since":18446744073709551615})");
@@ -232,7 +232,7 @@ TEST(ParseClientFrame, HugeIntegers) {
   EXPECT_EQ(ok(R"({"type":"read","room":"dm:a:b","seq":9223372036854775807})").seq, INT64_MAX);
 }
 
-TEST(ParseClientFrame, ValidFramesOfEveryType) {
+TEST(parse_client_frame, valid_frames_of_every_type) {
   auto s = ok(R"({"type":"send","room":"dm:a:b","text":"hi","cid":"c1","rid":"r1"})");
   EXPECT_EQ(s.type, frame_type::send);
   EXPECT_FALSE(s.plain_text);
@@ -260,7 +260,7 @@ TEST(ParseClientFrame, ValidFramesOfEveryType) {
   EXPECT_EQ(ok(R"({"type":"ping"})").type, frame_type::ping);
 }
 
-TEST(ParseClientFrame, UnknownFieldsAreIgnored) {
+TEST(parse_client_frame, unknown_fields_are_ignored) {
   auto p = ok(R"({"type":"ping","future":{"x":[1,2]},"v":2})");
   EXPECT_EQ(p.type, frame_type::ping);
   // Fields of other frame types are ignored too (e.g. a ping's "room" is not validated).
@@ -269,7 +269,7 @@ TEST(ParseClientFrame, UnknownFieldsAreIgnored) {
 
 // ---- plain text ------------------------------------------------------------------------
 
-TEST(ParseClientFrame, PlainTextIsASend) {
+TEST(parse_client_frame, plain_text_is_a_send) {
   for (std::string_view t : {"hello", " hello {", "", "   ", "\t", "x{\"type\":\"ping\"}",
                              "[\"type\"]", "\"{\"", "1234", "null"}) {
     auto f = ok(t);
@@ -282,7 +282,7 @@ TEST(ParseClientFrame, PlainTextIsASend) {
   }
 }
 
-TEST(ParseClientFrame, LeadingWhitespaceThenBraceIsJson) {
+TEST(parse_client_frame, leading_whitespace_then_brace_is_json) {
   for (std::string_view t : {" {\"type\":\"ping\"}", "\n\t\r {\"type\":\"ping\"}"}) {
     auto f = ok(t);
     EXPECT_FALSE(f.plain_text) << t;
@@ -314,7 +314,7 @@ store::message msg(std::optional<std::string> cid = "c1") {
       1700000000123};
 }
 
-TEST(ServerFrames, Hello) {
+TEST(server_frames, hello) {
   auto o = obj(hello_frame("alice", "s1", "node-1", 42));
   EXPECT_EQ(keys(o),
             (std::set<std::string>{"type", "user", "session", "node", "server_time", "protocol"}));
@@ -326,7 +326,7 @@ TEST(ServerFrames, Hello) {
   EXPECT_EQ(o["protocol"], 1);
 }
 
-TEST(ServerFrames, Ack) {
+TEST(server_frames, ack) {
   auto o = obj(ack_frame(msg(), std::nullopt));
   EXPECT_EQ(keys(o), (std::set<std::string>{"type", "cid", "room", "seq", "id", "ts"}));
   EXPECT_EQ(o["type"], "ack");
@@ -342,7 +342,7 @@ TEST(ServerFrames, Ack) {
   EXPECT_EQ(n["rid"], "r9");
 }
 
-TEST(ServerFrames, MessageAndMessageJson) {
+TEST(server_frames, message_and_message_json) {
   auto o = obj(message_frame(msg()));
   EXPECT_EQ(keys(o),
             (std::set<std::string>{"type", "room", "seq", "id", "from", "text", "ts", "cid"}));
@@ -364,7 +364,7 @@ TEST(ServerFrames, MessageAndMessageJson) {
   EXPECT_EQ(json::parse(messages_json({})), json::array{});
 }
 
-TEST(ServerFrames, Joined) {
+TEST(server_frames, joined) {
   auto o = obj(joined_frame("g:abc", 10, 4, std::nullopt));
   EXPECT_EQ(keys(o), (std::set<std::string>{"type", "room", "last_seq", "read_seq"}));
   EXPECT_EQ(o["type"], "joined");
@@ -374,7 +374,7 @@ TEST(ServerFrames, Joined) {
   EXPECT_EQ(obj(joined_frame("g:abc", 0, 0, "r"))["rid"], "r");
 }
 
-TEST(ServerFrames, History) {
+TEST(server_frames, history) {
   std::vector<store::message> ms;
   for (int i = 1; i <= 5; ++i) {
     auto m = msg();
@@ -399,7 +399,7 @@ TEST(ServerFrames, History) {
   EXPECT_EQ(e["more"], false);
 }
 
-TEST(ServerFrames, TypingReadNotify) {
+TEST(server_frames, typing_read_notify) {
   auto t = obj(typing_frame("g:abc", "bob"));
   EXPECT_EQ(keys(t), (std::set<std::string>{"type", "room", "user"}));
   EXPECT_EQ(t["type"], "typing");
@@ -418,7 +418,7 @@ TEST(ServerFrames, TypingReadNotify) {
   EXPECT_EQ(n["from"], "carol");
 }
 
-TEST(ServerFrames, Left) {
+TEST(server_frames, left) {
   auto a = obj(left_frame("g:abc", std::nullopt, std::nullopt));
   EXPECT_EQ(keys(a), (std::set<std::string>{"type", "room"}));
   EXPECT_EQ(a["type"], "left");
@@ -428,7 +428,7 @@ TEST(ServerFrames, Left) {
   EXPECT_EQ(b["rid"], "r3");
 }
 
-TEST(ServerFrames, PongAuthOk) {
+TEST(server_frames, pong_auth_ok) {
   auto p = obj(pong_frame(99, std::nullopt));
   EXPECT_EQ(keys(p), (std::set<std::string>{"type", "server_time"}));
   EXPECT_EQ(p["type"], "pong");
@@ -441,7 +441,7 @@ TEST(ServerFrames, PongAuthOk) {
   EXPECT_EQ(a["exp"], 1234);
 }
 
-TEST(ServerFrames, Error) {
+TEST(server_frames, error) {
   auto e = obj(error_frame("bad_request", "it \"broke\"", std::nullopt, std::nullopt));
   EXPECT_EQ(keys(e), (std::set<std::string>{"type", "code", "message", "ref"}));
   EXPECT_EQ(e["type"], "error");
@@ -454,7 +454,7 @@ TEST(ServerFrames, Error) {
   EXPECT_EQ(f["rid"], "r1");
 }
 
-TEST(ServerFrames, StringsAreEscaped) {
+TEST(server_frames, strings_are_escaped) {
   // Control characters, quotes and backslashes in user-controlled fields stay valid JSON.
   std::string nasty = std::string("a\"b\\c\x01\x1f\n", 8) + "</script>";
   auto o = obj(typing_frame("g:abc", nasty));

@@ -11,13 +11,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(MembershipCache, UnknownRoomIsNull) {
+TEST(membership_cache, unknown_room_is_null) {
   membership_cache c;
   EXPECT_EQ(c.get("g:x"), nullptr);
   EXPECT_EQ(c.get_stale("g:x"), nullptr);
 }
 
-TEST(MembershipCache, PutThenGet) {
+TEST(membership_cache, put_then_get) {
   membership_cache c;
   c.put("g:x", {"alice", "bob"});
   auto m = c.get("g:x");
@@ -26,7 +26,7 @@ TEST(MembershipCache, PutThenGet) {
   EXPECT_EQ(c.get("g:y"), nullptr);
 }
 
-TEST(MembershipCache, AddAndRemove) {
+TEST(membership_cache, add_and_remove) {
   membership_cache c;
   c.put("g:x", {"alice"});
   c.add("g:x", "bob");
@@ -39,7 +39,7 @@ TEST(MembershipCache, AddAndRemove) {
   EXPECT_EQ(*c.get("g:x"), (member_set{"bob"}));
 }
 
-TEST(MembershipCache, AddOrRemoveOnUnknownRoomDoesNotCreateIt) {
+TEST(membership_cache, add_or_remove_on_unknown_room_does_not_create_it) {
   // An add for a room not cached must not make a partial set look authoritative.
   membership_cache c;
   c.add("g:x", "alice");
@@ -49,14 +49,14 @@ TEST(MembershipCache, AddOrRemoveOnUnknownRoomDoesNotCreateIt) {
   EXPECT_EQ(c.get("g:y"), nullptr);
 }
 
-TEST(MembershipCache, PutReplaces) {
+TEST(membership_cache, put_replaces) {
   membership_cache c;
   c.put("g:x", {"alice"});
   c.put("g:x", {"carol"});
   EXPECT_EQ(*c.get("g:x"), (member_set{"carol"}));
 }
 
-TEST(MembershipCache, Forget) {
+TEST(membership_cache, forget) {
   membership_cache c;
   c.put("g:x", {"alice"});
   c.forget("g:x");
@@ -65,7 +65,7 @@ TEST(MembershipCache, Forget) {
   c.forget("g:never");
 }
 
-TEST(MembershipCache, ExpiresAfterTtlButStaysStale) {
+TEST(membership_cache, expires_after_ttl_but_stays_stale) {
   membership_cache c(30ms);
   c.put("g:x", {"alice"});
   EXPECT_NE(c.get("g:x"), nullptr);
@@ -80,7 +80,7 @@ TEST(MembershipCache, ExpiresAfterTtlButStaysStale) {
   EXPECT_EQ(c.get("g:x")->size(), 2u);
 }
 
-TEST(MembershipCache, AddDoesNotRefreshTheLoadTime) {
+TEST(membership_cache, add_does_not_refresh_the_load_time) {
   // add/remove are deltas from the bus; only a load from the store (put) restarts the ttl,
   // so the set is still reloaded every ttl (architecture.md "Membership").
   membership_cache c(30ms);
@@ -91,7 +91,7 @@ TEST(MembershipCache, AddDoesNotRefreshTheLoadTime) {
   EXPECT_EQ(*c.get_stale("g:x"), (member_set{"alice", "bob"}));
 }
 
-TEST(MembershipCache, CopyOnWrite) {
+TEST(membership_cache, copy_on_write) {
   membership_cache c;
   c.put("g:x", {"alice"});
   auto before = c.get("g:x");
@@ -105,7 +105,7 @@ TEST(MembershipCache, CopyOnWrite) {
   EXPECT_EQ(*c.get("g:x"), member_set{"bob"});
 }
 
-TEST(MembershipCache, ConcurrentReadersAndWriters) {
+TEST(membership_cache, concurrent_readers_and_writers) {
   membership_cache c;
   c.put("g:x", {"alice"});
   std::atomic<bool> stop{false};

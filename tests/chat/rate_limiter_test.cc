@@ -19,7 +19,7 @@ int drain(rate_limiter& rl, const std::string& user, bucket b, int max = 10000) 
   return n;
 }
 
-TEST(RateLimiter, BurstIsTwiceTheRate) {
+TEST(rate_limiter, burst_is_twice_the_rate) {
   rate_limiter rl(5, 20);
   EXPECT_EQ(drain(rl, "alice", bucket::send), 10);
   EXPECT_FALSE(rl.try_take("alice", bucket::send));
@@ -27,7 +27,7 @@ TEST(RateLimiter, BurstIsTwiceTheRate) {
   EXPECT_FALSE(rl.try_take("alice", bucket::other));
 }
 
-TEST(RateLimiter, RefillsOverTime) {
+TEST(rate_limiter, refills_over_time) {
   rate_limiter rl(20, 20);  // one token every 50 ms
   EXPECT_EQ(drain(rl, "alice", bucket::send), 40);
   EXPECT_FALSE(rl.try_take("alice", bucket::send));
@@ -37,14 +37,14 @@ TEST(RateLimiter, RefillsOverTime) {
   EXPECT_LE(got, 8);  // generous upper bound for slow (sanitized) runs
 }
 
-TEST(RateLimiter, RefillNeverExceedsTheBurst) {
+TEST(rate_limiter, refill_never_exceeds_the_burst) {
   rate_limiter rl(100, 100);
   EXPECT_TRUE(rl.try_take("alice", bucket::send));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // would be +10, capped at 200
   EXPECT_EQ(drain(rl, "alice", bucket::send), 200);
 }
 
-TEST(RateLimiter, RefundGivesOneTokenBack) {
+TEST(rate_limiter, refund_gives_one_token_back) {
   rate_limiter rl(1, 1);  // slow refill: the test sees only the refund
   EXPECT_EQ(drain(rl, "alice", bucket::send), 2);
   rl.refund("alice", bucket::send);
@@ -52,20 +52,20 @@ TEST(RateLimiter, RefundGivesOneTokenBack) {
   EXPECT_FALSE(rl.try_take("alice", bucket::send));
 }
 
-TEST(RateLimiter, RefundIsCappedAtTheBurst) {
+TEST(rate_limiter, refund_is_capped_at_the_burst) {
   rate_limiter rl(1, 1);
   EXPECT_TRUE(rl.try_take("alice", bucket::send));
   for (int i = 0; i < 10; ++i) rl.refund("alice", bucket::send);
   EXPECT_EQ(drain(rl, "alice", bucket::send), 2);
 }
 
-TEST(RateLimiter, RefundOfUnknownUserIsHarmless) {
+TEST(rate_limiter, refund_of_unknown_user_is_harmless) {
   rate_limiter rl(1, 1);
   rl.refund("nobody", bucket::send);
   EXPECT_EQ(drain(rl, "nobody", bucket::send), 2);
 }
 
-TEST(RateLimiter, BucketsAndUsersAreIndependent) {
+TEST(rate_limiter, buckets_and_users_are_independent) {
   rate_limiter rl(1, 2);
   EXPECT_EQ(drain(rl, "alice", bucket::send), 2);
   // alice's other bucket and bob's buckets are untouched.
@@ -77,7 +77,7 @@ TEST(RateLimiter, BucketsAndUsersAreIndependent) {
   EXPECT_TRUE(rl.try_take("alice", bucket::other));
 }
 
-TEST(RateLimiter, ConcurrentTakesNeverExceedTheBurst) {
+TEST(rate_limiter, concurrent_takes_never_exceed_the_burst) {
   rate_limiter big(500, 500);  // burst 1000
   std::atomic<int> taken{0};
   std::vector<std::thread> ts;
@@ -92,7 +92,7 @@ TEST(RateLimiter, ConcurrentTakesNeverExceedTheBurst) {
   EXPECT_LE(taken.load(), 1000 + 200);
 }
 
-TEST(RateLimiter, BurstBelowOneTokenTakesNothing) {
+TEST(rate_limiter, burst_below_one_token_takes_nothing) {
   rate_limiter rl(0.25, 0.25);  // burst 0.5 tokens
   EXPECT_FALSE(rl.try_take("alice", bucket::send));
   EXPECT_FALSE(rl.try_take("alice", bucket::other));

@@ -1,7 +1,7 @@
 #pragma once
 // One `parleyd` node of a test cluster: a child process started with a PostgreSQL store and
-// the Kafka bus (cluster mode). Adapted from tests/integration/server_process (which always
-// uses SQLite and node id n1).
+// the Kafka bus (cluster mode), on tests/support/child_process like
+// tests/integration/server_process (which always uses SQLite and node id n1).
 //
 // Launch contract relied upon: `$PARLEY_BIN_DIR/parleyd --listen 127.0.0.1:0 --db URL
 // --jwt-secret S --node-id ID --kafka BROKERS --kafka-topic T --kafka-partitions N [flags...]`
@@ -16,6 +16,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "support/child_process.h"
 
 namespace parley::ctest {
 
@@ -50,7 +52,7 @@ class node_process {
   void signal(int sig);
   void kill();  // SIGKILL, then reaps
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
-  bool running() const { return pid_ > 0; }
+  bool running() const { return proc_.running(); }
   // True while the process has not exited (reaps it if it has).
   bool alive();
 
@@ -65,17 +67,11 @@ class node_process {
   void keep_dir() { keep_dir_ = true; }
 
  private:
-  bool spawn();
-  bool read_port_line(std::chrono::milliseconds timeout);
-  void reap_blocking();
-
   node_options opts_;
   std::string dir_;
   std::string log_path_;
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
+  testsupport::child_process proc_;
   int port_ = 0;
-  std::optional<int> exit_status_;
   std::string error_;
   bool keep_dir_ = false;
 };

@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 // Each test starts with no PARLEY_* variable set (ctest sets PARLEY_BIN_DIR, a developer's
 // shell may set more) and gets them back afterwards.
-class ConfigTest : public ::testing::Test {
+class config_test : public ::testing::Test {
  protected:
   void SetUp() override {
     for (char** e = environ; *e != nullptr; ++e) {
@@ -83,7 +83,7 @@ class ConfigTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(ConfigTest, Defaults) {
+TEST_F(config_test, defaults) {
   config c = run({"--dev"});
   const config d;
   EXPECT_EQ(c.listen_host, "127.0.0.1");
@@ -120,7 +120,7 @@ TEST_F(ConfigTest, Defaults) {
   EXPECT_TRUE(c.kafka_options.empty());
 }
 
-TEST_F(ConfigTest, JwtKeyRequiredUnlessDev) {
+TEST_F(config_test, jwt_key_required_unless_dev) {
   EXPECT_EQ(error_of({}), "no JWT key: give --jwt-secret or --jwt-public-key (or --dev)");
   EXPECT_EQ(error_of({"--listen", "127.0.0.1:1"}),
             "no JWT key: give --jwt-secret or --jwt-public-key (or --dev)");
@@ -128,7 +128,7 @@ TEST_F(ConfigTest, JwtKeyRequiredUnlessDev) {
   EXPECT_TRUE(run({"--dev"}).dev);
 }
 
-TEST_F(ConfigTest, EveryFlag) {
+TEST_F(config_test, every_flag) {
   auto pem = file("key.pem", "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n");
   config c = run({"--listen=0.0.0.0:9000",
                   "--db",
@@ -226,7 +226,7 @@ TEST_F(ConfigTest, EveryFlag) {
   EXPECT_EQ(c.kafka_options, (std::vector<std::string>{"acks=all", "sasl.password=a=b,c"}));
 }
 
-TEST_F(ConfigTest, ListenForms) {
+TEST_F(config_test, listen_forms) {
   auto listen = [&](std::string v) {
     config c = run({"--dev", "--listen", v});
     return c.listen_host + " " + std::to_string(c.listen_port);
@@ -247,7 +247,7 @@ TEST_F(ConfigTest, ListenForms) {
             "--listen: port out of range 0..65535 in 'host:99999999999999999999'");
 }
 
-TEST_F(ConfigTest, FlagValidationErrors) {
+TEST_F(config_test, flag_validation_errors) {
   auto e = [&](std::vector<std::string> args) {
     args.insert(args.begin(), "--dev");
     return error_of(std::move(args));
@@ -318,7 +318,7 @@ TEST_F(ConfigTest, FlagValidationErrors) {
   EXPECT_EQ(e({"--kafka-option", "=all"}), "--kafka-option: expected key=value, got '=all'");
 }
 
-TEST_F(ConfigTest, UnknownAndMalformedArguments) {
+TEST_F(config_test, unknown_and_malformed_arguments) {
   EXPECT_EQ(error_of({"--dev", "--foo"}), "unknown option --foo");
   EXPECT_EQ(error_of({"--dev", "--foo=bar"}), "unknown option --foo");
   EXPECT_EQ(error_of({"--foo", "--dev"}), "unknown option --foo");
@@ -328,14 +328,14 @@ TEST_F(ConfigTest, UnknownAndMalformedArguments) {
   EXPECT_NE(error_of({"--dev", "--listen"}).find("--listen"), std::string::npos);
 }
 
-TEST_F(ConfigTest, RepeatedFlagsLastWins) {
+TEST_F(config_test, repeated_flags_last_wins) {
   config c = run({"--dev", "--threads", "1", "--threads", "2", "--kafka-option", "a=1",
                   "--kafka-option", "b=2"});
   EXPECT_EQ(c.threads, 2);
   EXPECT_EQ(c.kafka_options, (std::vector<std::string>{"a=1", "b=2"}));
 }
 
-TEST_F(ConfigTest, DevFlagForms) {
+TEST_F(config_test, dev_flag_forms) {
   EXPECT_FALSE(run({"--jwt-secret", "s", "--dev=false"}).dev);
   EXPECT_TRUE(run({"--dev=true"}).dev);
   env("PARLEY_DEV", "true");
@@ -348,7 +348,7 @@ TEST_F(ConfigTest, DevFlagForms) {
 }
 
 // Socket writes batched through io_uring unless turned off (net/send_batch.h).
-TEST_F(ConfigTest, NoIoUringFlag) {
+TEST_F(config_test, no_io_uring_flag) {
   EXPECT_FALSE(run({"--jwt-secret", "s"}).no_io_uring);
   EXPECT_TRUE(run({"--jwt-secret", "s", "--no-io-uring"}).no_io_uring);
   env("PARLEY_NO_IO_URING", "1");
@@ -356,7 +356,7 @@ TEST_F(ConfigTest, NoIoUringFlag) {
   EXPECT_FALSE(run({"--jwt-secret", "s", "--no-io-uring=false"}).no_io_uring);
 }
 
-TEST_F(ConfigTest, JwtPublicKeyFile) {
+TEST_F(config_test, jwt_public_key_file) {
   auto pem = file("k.pem", "PEM BYTES\n");
   config c = run({"--jwt-public-key", pem});
   EXPECT_EQ(c.jwt_public_key_pem, "PEM BYTES\n");
@@ -377,7 +377,7 @@ TEST_F(ConfigTest, JwtPublicKeyFile) {
   EXPECT_EQ(run({"--jwt-public-key", pem}).jwt_public_key_pem, "PEM BYTES\n");
 }
 
-TEST_F(ConfigTest, EnvironmentNames) {
+TEST_F(config_test, environment_names) {
   auto pem = file("k.pem", "PEM");
   const std::map<std::string, std::string> vars = {
       {"PARLEY_LISTEN", "1.2.3.4:5"},
@@ -444,7 +444,7 @@ TEST_F(ConfigTest, EnvironmentNames) {
   EXPECT_EQ(c.kafka_options, (std::vector<std::string>{"a=1", "b=x,y;z"}));
 }
 
-TEST_F(ConfigTest, EnvironmentErrorsNameTheVariable) {
+TEST_F(config_test, environment_errors_name_the_variable) {
   env("PARLEY_SEND_RATE", "x");
   EXPECT_EQ(error_of({"--dev"}), "PARLEY_SEND_RATE: not a number: 'x'");
   // A flag does not hide a bad environment value: every source is validated.
@@ -454,20 +454,20 @@ TEST_F(ConfigTest, EnvironmentErrorsNameTheVariable) {
   EXPECT_EQ(error_of({"--dev"}), "PARLEY_LISTEN: expected HOST:PORT, got 'nope'");
 }
 
-TEST_F(ConfigTest, EmptyEnvironmentIsUnset) {
+TEST_F(config_test, empty_environment_is_unset) {
   env("PARLEY_LISTEN", "");
   env("PARLEY_JWT_SECRET", "");
   EXPECT_EQ(error_of({}), "no JWT key: give --jwt-secret or --jwt-public-key (or --dev)");
   EXPECT_EQ(run({"--dev"}).listen_port, 8080);
 }
 
-TEST_F(ConfigTest, UnrelatedEnvironmentIsIgnored) {
+TEST_F(config_test, unrelated_environment_is_ignored) {
   env("PARLEY_BIN_DIR", "/somewhere");
   env("PARLEY_NOT_AN_OPTION", "x");
   EXPECT_TRUE(run({"--dev"}).dev);
 }
 
-TEST_F(ConfigTest, TomlFile) {
+TEST_F(config_test, toml_file) {
   auto path = file("parley.toml", R"(
 # both spellings of a key are accepted
 listen = "0.0.0.0:9000"
@@ -511,7 +511,7 @@ dev = true
   EXPECT_EQ(c.kafka_options, (std::vector<std::string>{"x=1", "y=2"}));
 }
 
-TEST_F(ConfigTest, TomlErrors) {
+TEST_F(config_test, toml_errors) {
   auto e = [&](const std::string& name, const std::string& content) {
     return error_of({"--dev", "--config", file(name, content)});
   };
@@ -562,7 +562,7 @@ TEST_F(ConfigTest, TomlErrors) {
       "config file " + dir_.string() + ": cannot read '" + dir_.string() + "': is a directory");
 }
 
-TEST_F(ConfigTest, Precedence) {
+TEST_F(config_test, precedence) {
   auto path = file("p.toml", R"(
 max_text_bytes = 1000
 send_rate = 10
@@ -600,7 +600,7 @@ jwt_secret = "file-secret"
   EXPECT_EQ(run({"--config", path}).threads, 2);
 }
 
-TEST_F(ConfigTest, HelpListsEverythingAndReturnsNullopt) {
+TEST_F(config_test, help_lists_everything_and_returns_nullopt) {
   ::testing::internal::CaptureStdout();
   std::optional<config> c;
   EXPECT_NO_THROW(c = load_args({"--help"}));

@@ -34,7 +34,7 @@ class activity_test : public itest {
   std::unique_ptr<conn> a1_, a2_, b_;
 };
 
-TEST_F(activity_test, ReadMarkerIsBroadcastToOtherConnectionsIncludingOwnDevices) {
+TEST_F(activity_test, read_marker_is_broadcast_to_other_connections_including_own_devices) {
   ASSERT_NO_FATAL_FAILURE(setup());
   a1_->send({{"type", "read"}, {"room", dm_}, {"seq", 3}});
   for (auto* c : {a2_.get(), b_.get()}) {
@@ -48,7 +48,7 @@ TEST_F(activity_test, ReadMarkerIsBroadcastToOtherConnectionsIncludingOwnDevices
   EXPECT_EQ(stored_read_seq("bob"), 0);
 }
 
-TEST_F(activity_test, ReadMarkerNeverMovesBackwards) {
+TEST_F(activity_test, read_marker_never_moves_backwards) {
   ASSERT_NO_FATAL_FAILURE(setup());
   a1_->send({{"type", "read"}, {"room", dm_}, {"seq", 4}});
   expect_next(*a2_, "read");
@@ -71,7 +71,7 @@ TEST_F(activity_test, ReadMarkerNeverMovesBackwards) {
   EXPECT_TRUE(found) << "direct room with messages missing from GET /api/rooms: " << r.body;
 }
 
-TEST_F(activity_test, ReadMarkerIsClampedToLastSeq) {
+TEST_F(activity_test, read_marker_is_clamped_to_last_seq) {
   ASSERT_NO_FATAL_FAILURE(setup());
   a1_->send({{"type", "read"}, {"room", dm_}, {"seq", 99}});
   auto r = expect_next(*b_, "read");
@@ -79,7 +79,7 @@ TEST_F(activity_test, ReadMarkerIsClampedToLastSeq) {
   EXPECT_EQ(stored_read_seq("alice"), 5);
 }
 
-TEST_F(activity_test, ReadOfForeignRoomIsNotMember) {
+TEST_F(activity_test, read_of_foreign_room_is_not_member) {
   ASSERT_NO_FATAL_FAILURE(setup());
   auto carol = connect("carol");
   ASSERT_TRUE(carol);
@@ -88,7 +88,7 @@ TEST_F(activity_test, ReadOfForeignRoomIsNotMember) {
   assert_no_frame(*b_, "read", 100ms);
 }
 
-TEST_F(activity_test, TypingGoesToOthersOnlyAndIsNotStored) {
+TEST_F(activity_test, typing_goes_to_others_only_and_is_not_stored) {
   ASSERT_NO_FATAL_FAILURE(setup());
   a1_->send({{"type", "typing"}, {"room", dm_}});
   auto t = expect_next(*b_, "typing");

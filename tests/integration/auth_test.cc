@@ -31,44 +31,44 @@ class auth_test : public itest {
   }
 };
 
-TEST_F(auth_test, MissingTokenIs401Json) {
+TEST_F(auth_test, missing_token_is401_json) {
   ASSERT_TRUE(start());
   expect_401(server().ws_base() + "/ws");
 }
 
-TEST_F(auth_test, GarbageTokenIs401) {
+TEST_F(auth_test, garbage_token_is401) {
   ASSERT_TRUE(start());
   expect_401(ws_url("not-a-jwt"));
 }
 
-TEST_F(auth_test, ExpiredTokenIs401) {
+TEST_F(auth_test, expired_token_is401) {
   ASSERT_TRUE(start());
   // Well beyond the default 30 s skew.
   expect_401(ws_url(auth::mint_hs256(server().secret(), "alice", unix_s(-3600))));
 }
 
-TEST_F(auth_test, AlgNoneIs401) {
+TEST_F(auth_test, alg_none_is401) {
   ASSERT_TRUE(start());
   expect_401(ws_url(jwt_alg_none(payload(R"("alice")", unix_s(3600)))));
 }
 
-TEST_F(auth_test, WrongKeyIs401) {
+TEST_F(auth_test, wrong_key_is401) {
   ASSERT_TRUE(start());
   expect_401(ws_url(auth::mint_hs256("some-other-secret", "alice", unix_s(3600))));
 }
 
-TEST_F(auth_test, MissingExpIs401) {
+TEST_F(auth_test, missing_exp_is401) {
   ASSERT_TRUE(start());
   expect_401(ws_url(jwt_hs256(k_hs_header, R"({"sub":"alice"})", server().secret())));
 }
 
-TEST_F(auth_test, MissingSubIs401) {
+TEST_F(auth_test, missing_sub_is401) {
   ASSERT_TRUE(start());
   std::string p = R"({"exp":)" + std::to_string(unix_s(3600)) + "}";
   expect_401(ws_url(jwt_hs256(k_hs_header, p, server().secret())));
 }
 
-TEST_F(auth_test, BadSubIs401) {
+TEST_F(auth_test, bad_sub_is401) {
   ASSERT_TRUE(start());
   const std::string too_long = "\"" + std::string(129, 'a') + "\"";
   for (std::string sub : {std::string(R"("a:b")"), std::string(R"("has space")"),
@@ -79,21 +79,21 @@ TEST_F(auth_test, BadSubIs401) {
   }
 }
 
-TEST_F(auth_test, NbfInFutureIs401) {
+TEST_F(auth_test, nbf_in_future_is401) {
   ASSERT_TRUE(start());
   std::string p = R"({"sub":"alice","exp":)" + std::to_string(unix_s(7200)) + R"(,"nbf":)" +
                   std::to_string(unix_s(3600)) + "}";
   expect_401(ws_url(jwt_hs256(k_hs_header, p, server().secret())));
 }
 
-TEST_F(auth_test, TokenInQueryWorks) {
+TEST_F(auth_test, token_in_query_works) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
   EXPECT_EQ(str(c->hello, "user"), "alice");
 }
 
-TEST_F(auth_test, TokenInHeaderWorks) {
+TEST_F(auth_test, token_in_header_works) {
   ASSERT_TRUE(start());
   client::connect_options opts;
   opts.bearer = token("alice");
@@ -105,14 +105,14 @@ TEST_F(auth_test, TokenInHeaderWorks) {
   EXPECT_EQ(str(hello, "user"), "alice");
 }
 
-TEST_F(auth_test, BadTokenInHeaderIs401) {
+TEST_F(auth_test, bad_token_in_header_is401) {
   ASSERT_TRUE(start());
   client::connect_options opts;
   opts.bearer = auth::mint_hs256("some-other-secret", "alice", unix_s(3600));
   expect_401(server().ws_base() + "/ws", opts);
 }
 
-TEST_F(auth_test, IntegerSubIsItsDecimalString) {
+TEST_F(auth_test, integer_sub_is_its_decimal_string) {
   ASSERT_TRUE(start());
   std::string tok = jwt_hs256(k_hs_header, payload("42", unix_s(3600)), server().secret());
   client::connect_error err;
@@ -123,7 +123,7 @@ TEST_F(auth_test, IntegerSubIsItsDecimalString) {
   EXPECT_EQ(str(hello, "user"), "42");
 }
 
-TEST_F(auth_test, IssuerAndAudienceAreCheckedWhenConfigured) {
+TEST_F(auth_test, issuer_and_audience_are_checked_when_configured) {
   ASSERT_TRUE(start({"--jwt-issuer", "https://issuer.example", "--jwt-audience", "parley"}));
   const auto exp = unix_s(3600);
   const auto& key = server().secret();
@@ -147,7 +147,7 @@ TEST_F(auth_test, IssuerAndAudienceAreCheckedWhenConfigured) {
   expect_401(ws_url(auth::mint_hs256(key, "alice", exp, "https://issuer.example", "other")));
 }
 
-TEST_F(auth_test, Rs256WithPublicKeyAndNoAlgorithmConfusion) {
+TEST_F(auth_test, rs256_with_public_key_and_no_algorithm_confusion) {
   const rsa_key_pair kp = make_rsa_key();
   ASSERT_FALSE(kp.public_pem.empty());
   server_ = std::make_unique<server_process>(
@@ -175,7 +175,7 @@ TEST_F(auth_test, Rs256WithPublicKeyAndNoAlgorithmConfusion) {
   expect_401(ws_url(tampered));
 }
 
-TEST_F(auth_test, TokensNeverAppearInLogs) {
+TEST_F(auth_test, tokens_never_appear_in_logs) {
   ASSERT_TRUE(start({"--log-level", "debug"}));
   std::vector<std::string> tokens;
   // Accepted in the query and in the header, refreshed, refused.
@@ -217,7 +217,7 @@ TEST_F(auth_test, TokensNeverAppearInLogs) {
   EXPECT_EQ(log.find(server().secret()), std::string::npos) << "secret in the log";
 }
 
-TEST_F(auth_test, RefreshWithNewTokenIsAuthOk) {
+TEST_F(auth_test, refresh_with_new_token_is_auth_ok) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -233,7 +233,7 @@ TEST_F(auth_test, RefreshWithNewTokenIsAuthOk) {
   expect_next(*c, "pong");
 }
 
-TEST_F(auth_test, RefreshWithOtherSubIsUnauthorizedAndCloses4001) {
+TEST_F(auth_test, refresh_with_other_sub_is_unauthorized_and_closes4001) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -244,7 +244,7 @@ TEST_F(auth_test, RefreshWithOtherSubIsUnauthorizedAndCloses4001) {
   expect_closed(*c, 4001);
 }
 
-TEST_F(auth_test, RefreshWithInvalidTokenIsUnauthorizedAndCloses4001) {
+TEST_F(auth_test, refresh_with_invalid_token_is_unauthorized_and_closes4001) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -272,7 +272,7 @@ class expiry_test : public auth_test {
   bool skipped_ = false;
 };
 
-TEST_F(expiry_test, TokenExpiryOnLiveConnectionCloses4001) {
+TEST_F(expiry_test, token_expiry_on_live_connection_closes4001) {
   if (!start_with_small_skew()) {
     if (skipped_) GTEST_SKIP() << "parleyd does not accept --jwt-skew-ms";
     FAIL();
@@ -289,7 +289,7 @@ TEST_F(expiry_test, TokenExpiryOnLiveConnectionCloses4001) {
   expect_closed(c, 4001);
 }
 
-TEST_F(expiry_test, RefreshBeforeExpiryKeepsConnection) {
+TEST_F(expiry_test, refresh_before_expiry_keeps_connection) {
   if (!start_with_small_skew()) {
     if (skipped_) GTEST_SKIP() << "parleyd does not accept --jwt-skew-ms";
     FAIL();

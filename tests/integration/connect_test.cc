@@ -23,7 +23,7 @@ class connect_test : public itest {
   }
 };
 
-TEST_F(connect_test, HelloFields) {
+TEST_F(connect_test, hello_fields) {
   ASSERT_TRUE(start());
   const std::int64_t before = unix_ms();
   auto c = connect("alice");
@@ -41,7 +41,7 @@ TEST_F(connect_test, HelloFields) {
   EXPECT_TRUE(c->stash.empty()) << c->transcript();
 }
 
-TEST_F(connect_test, SessionIdsDiffer) {
+TEST_F(connect_test, session_ids_differ) {
   ASSERT_TRUE(start());
   auto a = connect("alice");
   auto b = connect("alice");
@@ -49,7 +49,7 @@ TEST_F(connect_test, SessionIdsDiffer) {
   EXPECT_NE(str(a->hello, "session"), str(b->hello, "session"));
 }
 
-TEST_F(connect_test, ReceiverIdJoinsEmptyDirectRoom) {
+TEST_F(connect_test, receiver_id_joins_empty_direct_room) {
   ASSERT_TRUE(start());
   auto c = connect("bob", "receiverId=alice");
   ASSERT_TRUE(c);
@@ -63,7 +63,7 @@ TEST_F(connect_test, ReceiverIdJoinsEmptyDirectRoom) {
   EXPECT_FALSE(boolean(h, "more", true)) << dump(h);
 }
 
-TEST_F(connect_test, ReceiverIdJoinReplaysHistory) {
+TEST_F(connect_test, receiver_id_join_replays_history) {
   ASSERT_TRUE(start());
   auto bot = connect("bob");
   ASSERT_TRUE(bot);
@@ -93,7 +93,7 @@ TEST_F(connect_test, ReceiverIdJoinReplaysHistory) {
   }
 }
 
-TEST_F(connect_test, RoomParamJoinsGroup) {
+TEST_F(connect_test, room_param_joins_group) {
   ASSERT_TRUE(start());
   std::string g = create_room("alice", "team", {"bob"});
   ASSERT_FALSE(g.empty());
@@ -110,7 +110,7 @@ TEST_F(connect_test, RoomParamJoinsGroup) {
   EXPECT_EQ(str(ack, "room"), g);
 }
 
-TEST_F(connect_test, RoomParamJoinsDirectRoom) {
+TEST_F(connect_test, room_param_joins_direct_room) {
   ASSERT_TRUE(start());
   auto c = connect("alice", "room=dm:alice:bob");
   ASSERT_TRUE(c);
@@ -119,7 +119,7 @@ TEST_F(connect_test, RoomParamJoinsDirectRoom) {
   expect_next(*c, "history");
 }
 
-TEST_F(connect_test, InvalidReceiverIdIs400) {
+TEST_F(connect_test, invalid_receiver_id_is400) {
   ASSERT_TRUE(start());
   expect_refused("alice", "receiverId=" + enc("has space"), 400, "bad_request");
   expect_refused("alice", "receiverId=" + enc("a:b"), 400, "bad_request");
@@ -127,7 +127,7 @@ TEST_F(connect_test, InvalidReceiverIdIs400) {
   expect_refused("alice", "receiverId=", 400, "bad_request");
 }
 
-TEST_F(connect_test, InvalidRoomIs400) {
+TEST_F(connect_test, invalid_room_is400) {
   ASSERT_TRUE(start());
   expect_refused("alice", "room=nonsense", 400, "bad_request");
   expect_refused("alice", "room=g:", 400, "bad_request");
@@ -137,7 +137,7 @@ TEST_F(connect_test, InvalidRoomIs400) {
   expect_refused("alice", "room=dm:bob:alice", 400, "bad_request");
 }
 
-TEST_F(connect_test, RoomNotMemberIs403) {
+TEST_F(connect_test, room_not_member_is403) {
   ASSERT_TRUE(start());
   std::string g = create_room("alice", "private", {"bob"});
   ASSERT_FALSE(g.empty());

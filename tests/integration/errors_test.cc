@@ -28,7 +28,7 @@ class errors_test : public itest {
   }
 };
 
-TEST_F(errors_test, InvalidJsonIsBadRequestAndConnectionStaysOpen) {
+TEST_F(errors_test, invalid_json_is_bad_request_and_connection_stays_open) {
   ASSERT_TRUE(start());
   auto c = connect("alice", "receiverId=bob");
   ASSERT_TRUE(c);
@@ -45,7 +45,7 @@ TEST_F(errors_test, InvalidJsonIsBadRequestAndConnectionStaysOpen) {
   EXPECT_TRUE(arr(expect_next(*c, "history"), "messages").empty());
 }
 
-TEST_F(errors_test, TruncatedJsonIsBadRequest) {
+TEST_F(errors_test, truncated_json_is_bad_request) {
   ASSERT_TRUE(start());
   auto c = connect("alice", "receiverId=bob");
   ASSERT_TRUE(c);
@@ -56,7 +56,7 @@ TEST_F(errors_test, TruncatedJsonIsBadRequest) {
   expect_still_open(*c);
 }
 
-TEST_F(errors_test, UnknownTypeIsBadRequestWithTypeAsRef) {
+TEST_F(errors_test, unknown_type_is_bad_request_with_type_as_ref) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -67,7 +67,7 @@ TEST_F(errors_test, UnknownTypeIsBadRequestWithTypeAsRef) {
   expect_still_open(*c);
 }
 
-TEST_F(errors_test, MissingFieldIsBadRequest) {
+TEST_F(errors_test, missing_field_is_bad_request) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -78,7 +78,7 @@ TEST_F(errors_test, MissingFieldIsBadRequest) {
   expect_still_open(*c);
 }
 
-TEST_F(errors_test, WrongTypedFieldIsBadRequest) {
+TEST_F(errors_test, wrong_typed_field_is_bad_request) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -94,7 +94,7 @@ TEST_F(errors_test, WrongTypedFieldIsBadRequest) {
   expect_still_open(*c);
 }
 
-TEST_F(errors_test, InvalidRoomIdIsBadRequest) {
+TEST_F(errors_test, invalid_room_id_is_bad_request) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -106,7 +106,7 @@ TEST_F(errors_test, InvalidRoomIdIsBadRequest) {
   expect_still_open(*c);
 }
 
-TEST_F(errors_test, NonCanonicalDirectRoomIsBadRequest) {
+TEST_F(errors_test, non_canonical_direct_room_is_bad_request) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -116,7 +116,7 @@ TEST_F(errors_test, NonCanonicalDirectRoomIsBadRequest) {
   expect_still_open(*c);
 }
 
-TEST_F(errors_test, InvalidCidIsBadRequest) {
+TEST_F(errors_test, invalid_cid_is_bad_request) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -131,7 +131,7 @@ TEST_F(errors_test, InvalidCidIsBadRequest) {
 
 // U+0000 in a text, a cid or a room name: bad_request (PostgreSQL cannot store it, so no
 // backend does), nothing stored, the connection stays open.
-TEST_F(errors_test, NulCharacterIsRefused) {
+TEST_F(errors_test, nul_character_is_refused) {
   ASSERT_TRUE(start());
   auto c = connect("alice", "receiverId=bob");
   ASSERT_TRUE(c);
@@ -154,7 +154,7 @@ TEST_F(errors_test, NulCharacterIsRefused) {
   EXPECT_EQ(r.status, 400) << r.body;
 }
 
-TEST_F(errors_test, NotMemberForForeignOrMissingRooms) {
+TEST_F(errors_test, not_member_for_foreign_or_missing_rooms) {
   ASSERT_TRUE(start());
   std::string g = create_room("alice", "private", {"bob"});
   ASSERT_FALSE(g.empty());
@@ -178,7 +178,7 @@ TEST_F(errors_test, NotMemberForForeignOrMissingRooms) {
   EXPECT_EQ(r.body.find("let me in"), std::string::npos) << r.body;
 }
 
-TEST_F(errors_test, TooLargeTextKeepsConnectionOpen) {
+TEST_F(errors_test, too_large_text_keeps_connection_open) {
   ASSERT_TRUE(start({"--max-text-bytes", "100"}));
   auto c = connect("alice", "receiverId=bob");
   ASSERT_TRUE(c);
@@ -203,7 +203,7 @@ TEST_F(errors_test, TooLargeTextKeepsConnectionOpen) {
   EXPECT_TRUE(c->ws->is_open());
 }
 
-TEST_F(errors_test, RateLimitedSendsAreNotStored) {
+TEST_F(errors_test, rate_limited_sends_are_not_stored) {
   ASSERT_TRUE(start({"--send-rate", "2"}));
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -251,7 +251,7 @@ TEST_F(errors_test, RateLimitedSendsAreNotStored) {
   }
 }
 
-TEST_F(errors_test, OtherFramesHaveTheirOwnRateLimit) {
+TEST_F(errors_test, other_frames_have_their_own_rate_limit) {
   ASSERT_TRUE(start({"--frame-rate", "5"}));
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -275,7 +275,7 @@ TEST_F(errors_test, OtherFramesHaveTheirOwnRateLimit) {
   EXPECT_EQ(str(expect_frame(*c, "ack"), "cid"), "x");
 }
 
-TEST_F(errors_test, RidIsEchoedInEveryAnswer) {
+TEST_F(errors_test, rid_is_echoed_in_every_answer) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -298,7 +298,7 @@ TEST_F(errors_test, RidIsEchoedInEveryAnswer) {
   EXPECT_EQ(str(left, "room"), "dm:alice:bob");
 }
 
-TEST_F(errors_test, PingAnsweredWithServerTime) {
+TEST_F(errors_test, ping_answered_with_server_time) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -310,7 +310,7 @@ TEST_F(errors_test, PingAnsweredWithServerTime) {
   EXPECT_LE(num(p, "server_time"), after + 5000) << dump(p);
 }
 
-TEST_F(errors_test, MoreThan100ErrorsIn10sCloses1008) {
+TEST_F(errors_test, more_than100_errors_in10s_closes1008) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -321,7 +321,7 @@ TEST_F(errors_test, MoreThan100ErrorsIn10sCloses1008) {
   EXPECT_GE(errors, 100);
 }
 
-TEST_F(errors_test, LoneSurrogateInJsonStringIsBadRequest) {
+TEST_F(errors_test, lone_surrogate_in_json_string_is_bad_request) {
   ASSERT_TRUE(start());
   auto c = connect("alice");
   ASSERT_TRUE(c);
@@ -335,7 +335,7 @@ TEST_F(errors_test, LoneSurrogateInJsonStringIsBadRequest) {
   EXPECT_TRUE(arr(expect_frame(*c, "history"), "messages").empty());
 }
 
-TEST_F(errors_test, InvalidUtf8TextFrameCloses1007) {
+TEST_F(errors_test, invalid_utf8_text_frame_closes1007) {
   ASSERT_TRUE(start());
   auto c = connect("alice", "receiverId=bob");
   ASSERT_TRUE(c);

@@ -10,7 +10,7 @@ namespace {
 
 class fanout_test : public itest {};
 
-TEST_F(fanout_test, TwelveSendersFiftyMessagesEachReachEveryReaderOnceInOrder) {
+TEST_F(fanout_test, twelve_senders_fifty_messages_each_reach_every_reader_once_in_order) {
   constexpr int k_senders = 12;
   constexpr int k_per_sender = 50;
   constexpr int k_total = k_senders * k_per_sender;

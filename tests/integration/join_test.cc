@@ -75,7 +75,7 @@ class join_test : public itest {
   std::unique_ptr<conn> writer_, reader_;
 };
 
-TEST_F(join_test, JoinWithoutSinceGivesLatest50) {
+TEST_F(join_test, join_without_since_gives_latest50) {
   ASSERT_NO_FATAL_FAILURE(setup_group(60));
   bool more = false;
   json::object joined;
@@ -89,7 +89,7 @@ TEST_F(join_test, JoinWithoutSinceGivesLatest50) {
   EXPECT_EQ(num(expect_next(*reader_, "message"), "seq"), 61);
 }
 
-TEST_F(join_test, JoinSinceReplaysExactlyTheRest) {
+TEST_F(join_test, join_since_replays_exactly_the_rest) {
   ASSERT_NO_FATAL_FAILURE(setup_group(10));
   bool more = true;
   auto seqs = join(4, &more);
@@ -100,7 +100,7 @@ TEST_F(join_test, JoinSinceReplaysExactlyTheRest) {
   assert_no_frame(*reader_, "message");
 }
 
-TEST_F(join_test, JoinSinceBeyondLastSeqIsClamped) {
+TEST_F(join_test, join_since_beyond_last_seq_is_clamped) {
   ASSERT_NO_FATAL_FAILURE(setup_group(3));
   bool more = true;
   json::object joined;
@@ -112,14 +112,14 @@ TEST_F(join_test, JoinSinceBeyondLastSeqIsClamped) {
   EXPECT_EQ(num(expect_next(*reader_, "message"), "seq"), 4);
 }
 
-TEST_F(join_test, JoinSinceZeroOnEmptyRoom) {
+TEST_F(join_test, join_since_zero_on_empty_room) {
   ASSERT_NO_FATAL_FAILURE(setup_group(0));
   bool more = true;
   EXPECT_TRUE(join(0, &more).empty());
   EXPECT_FALSE(more);
 }
 
-TEST_F(join_test, NoGapNoDuplicateAtSeamWhileAnotherClientSends) {
+TEST_F(join_test, no_gap_no_duplicate_at_seam_while_another_client_sends) {
   ASSERT_NO_FATAL_FAILURE(setup_group(10));
   constexpr int k_total = 300;  // 10 seeded + 290 sent concurrently
   std::atomic<int> acked{0};
@@ -194,7 +194,7 @@ TEST_F(join_test, NoGapNoDuplicateAtSeamWhileAnotherClientSends) {
   assert_no_frame(*reader_, "message", 200ms);
 }
 
-TEST_F(join_test, ReplayMaxLeavesConnectionUnsubscribedUntilCaughtUp) {
+TEST_F(join_test, replay_max_leaves_connection_unsubscribed_until_caught_up) {
   ASSERT_NO_FATAL_FAILURE(setup_group(12, {"--send-rate", "10000", "--replay-max", "5"}));
   bool more = false;
   EXPECT_EQ(join(0, &more), range(1, 5));
@@ -214,7 +214,7 @@ TEST_F(join_test, ReplayMaxLeavesConnectionUnsubscribedUntilCaughtUp) {
   assert_no_frame(*reader_, "message");
 }
 
-TEST_F(join_test, ReplayOfExactlyReplayMaxCoversEverything) {
+TEST_F(join_test, replay_of_exactly_replay_max_covers_everything) {
   ASSERT_NO_FATAL_FAILURE(setup_group(10, {"--send-rate", "10000", "--replay-max", "5"}));
   bool more = true;
   EXPECT_EQ(join(5, &more), range(6, 10));
@@ -223,7 +223,7 @@ TEST_F(join_test, ReplayOfExactlyReplayMaxCoversEverything) {
   EXPECT_EQ(num(expect_next(*reader_, "message"), "seq"), 11);
 }
 
-TEST_F(join_test, LongReplayComesInFramesOfAtMost200) {
+TEST_F(join_test, long_replay_comes_in_frames_of_at_most200) {
   ASSERT_NO_FATAL_FAILURE(setup_group(450));
   reader_->send({{"type", "join"}, {"room", room_}, {"since", 0}});
   EXPECT_EQ(num(expect_joined(), "last_seq"), 450);
@@ -249,7 +249,7 @@ TEST_F(join_test, LongReplayComesInFramesOfAtMost200) {
   EXPECT_EQ(num(expect_next(*reader_, "message"), "seq"), 451);
 }
 
-TEST_F(join_test, ReplayMaxOver200StopsAfterSeveralFrames) {
+TEST_F(join_test, replay_max_over200_stops_after_several_frames) {
   ASSERT_NO_FATAL_FAILURE(setup_group(450, {"--send-rate", "10000", "--replay-max", "300"}));
   reader_->send({{"type", "join"}, {"room", room_}, {"since", 0}});
   expect_joined();
@@ -276,7 +276,7 @@ TEST_F(join_test, ReplayMaxOver200StopsAfterSeveralFrames) {
   assert_no_frame(*reader_, "history", 0ms);
 }
 
-TEST_F(join_test, RejoinRestartsFromNewSinceWithoutRepeatingLive) {
+TEST_F(join_test, rejoin_restarts_from_new_since_without_repeating_live) {
   ASSERT_NO_FATAL_FAILURE(setup_group(5));
   bool more = true;
   EXPECT_EQ(join(5, &more), std::vector<std::int64_t>{});
@@ -290,7 +290,7 @@ TEST_F(join_test, RejoinRestartsFromNewSinceWithoutRepeatingLive) {
   assert_no_frame(*reader_, "message");
 }
 
-TEST_F(join_test, HistoryPagesBackwards) {
+TEST_F(join_test, history_pages_backwards) {
   ASSERT_NO_FATAL_FAILURE(setup_group(250));
   auto page = [&](std::optional<int> before, std::optional<int> limit, bool* more) {
     json::object h{{"type", "history"}, {"room", room_}, {"rid", "h"}};
@@ -320,7 +320,7 @@ TEST_F(join_test, HistoryPagesBackwards) {
   assert_no_frame(*reader_, "message");
 }
 
-TEST_F(join_test, LeaveStopsLiveMessagesAndTurnsThemIntoNotify) {
+TEST_F(join_test, leave_stops_live_messages_and_turns_them_into_notify) {
   ASSERT_NO_FATAL_FAILURE(setup_group(0));
   bool more = true;
   join(std::nullopt, &more);

@@ -13,7 +13,7 @@ class limits_test : public itest {
   void slow_reader_is_closed_1008(std::vector<std::string> extra);
 };
 
-TEST_F(limits_test, FrameOverMaxFrameBytesCloses1009) {
+TEST_F(limits_test, frame_over_max_frame_bytes_closes1009) {
   ASSERT_TRUE(start({"--max-frame-bytes", "1024"}));
   auto c = connect("alice", "receiverId=bob");
   ASSERT_TRUE(c);
@@ -88,16 +88,16 @@ void limits_test::slow_reader_is_closed_1008(std::vector<std::string> extra) {
   expect_frame(*writer, "pong");
 }
 
-TEST_F(limits_test, SlowReaderIsClosed1008WhileOthersAreUnaffected) {
+TEST_F(limits_test, slow_reader_is_closed1008_while_others_are_unaffected) {
   slow_reader_is_closed_1008({});
 }
 
 // The same with one send() per socket write (where io_uring is missing or refused).
-TEST_F(limits_test, SlowReaderIsClosed1008WithoutIoUring) {
+TEST_F(limits_test, slow_reader_is_closed1008_without_io_uring) {
   slow_reader_is_closed_1008({"--no-io-uring"});
 }
 
-TEST_F(limits_test, SilentConnectionIsClosed4002AfterIdleTimeout) {
+TEST_F(limits_test, silent_connection_is_closed4002_after_idle_timeout) {
   ASSERT_TRUE(start({"--ping-interval", "1", "--idle-timeout", "2"}));
   auto silent = connect("alice");
   auto chatty = connect("bob");

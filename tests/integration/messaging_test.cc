@@ -24,7 +24,7 @@ class messaging_test : public itest {
   const std::string dm_ = "dm:alice:bob";
 };
 
-TEST_F(messaging_test, DirectMessageReachesBothOnceAckFirst) {
+TEST_F(messaging_test, direct_message_reaches_both_once_ack_first) {
   ASSERT_TRUE(start());
   ASSERT_NO_FATAL_FAILURE(open_dm());
   const std::int64_t before = unix_ms();
@@ -61,7 +61,7 @@ TEST_F(messaging_test, DirectMessageReachesBothOnceAckFirst) {
   assert_no_frame(*bob_, "message", 50ms);
 }
 
-TEST_F(messaging_test, AckPrecedesOwnCopyForEveryMessage) {
+TEST_F(messaging_test, ack_precedes_own_copy_for_every_message) {
   ASSERT_TRUE(start());
   ASSERT_NO_FATAL_FAILURE(open_dm());
   constexpr int k_n = 20;
@@ -89,7 +89,7 @@ TEST_F(messaging_test, AckPrecedesOwnCopyForEveryMessage) {
   for (int i = 0; i < k_n; ++i) EXPECT_EQ(num(got[i], "seq"), i + 1);
 }
 
-TEST_F(messaging_test, ThirdUserDoesNotLeakIntoDmButNotifies) {
+TEST_F(messaging_test, third_user_does_not_leak_into_dm_but_notifies) {
   ASSERT_TRUE(start());
   ASSERT_NO_FATAL_FAILURE(open_dm());
   auto carol = connect("carol", "receiverId=alice");
@@ -122,7 +122,7 @@ TEST_F(messaging_test, ThirdUserDoesNotLeakIntoDmButNotifies) {
   assert_no_frame(*carol, "message", 100ms);
 }
 
-TEST_F(messaging_test, TwoDevicesOfOneUserEachGetEachMessageOnce) {
+TEST_F(messaging_test, two_devices_of_one_user_each_get_each_message_once) {
   ASSERT_TRUE(start());
   ASSERT_NO_FATAL_FAILURE(open_dm());
   auto alice2 = connect("alice", "receiverId=bob");
@@ -150,7 +150,7 @@ TEST_F(messaging_test, TwoDevicesOfOneUserEachGetEachMessageOnce) {
   }
 }
 
-TEST_F(messaging_test, RetriedCidReturnsOriginalAckAndNoSecondMessage) {
+TEST_F(messaging_test, retried_cid_returns_original_ack_and_no_second_message) {
   ASSERT_TRUE(start());
   ASSERT_NO_FATAL_FAILURE(open_dm());
   alice_->send({{"type", "send"}, {"text", "once"}, {"cid", "dup-1"}});
@@ -176,7 +176,7 @@ TEST_F(messaging_test, RetriedCidReturnsOriginalAckAndNoSecondMessage) {
   EXPECT_EQ(arr(h, "messages").size(), 2u) << dump(h);
 }
 
-TEST_F(messaging_test, SameCidFromAnotherUserIsAnotherMessage) {
+TEST_F(messaging_test, same_cid_from_another_user_is_another_message) {
   ASSERT_TRUE(start());
   ASSERT_NO_FATAL_FAILURE(open_dm());
   alice_->send({{"type", "send"}, {"text", "a"}, {"cid", "same"}});
@@ -185,7 +185,7 @@ TEST_F(messaging_test, SameCidFromAnotherUserIsAnotherMessage) {
   EXPECT_EQ(num(expect_frame(*bob_, "ack"), "seq"), 2);
 }
 
-TEST_F(messaging_test, ConcurrentFirstUseOfADirectRoom) {
+TEST_F(messaging_test, concurrent_first_use_of_a_direct_room) {
   ASSERT_TRUE(start());
   // Both members, two connections each, race to create the room's rows (section 3).
   std::vector<std::unique_ptr<conn>> conns;
@@ -214,7 +214,7 @@ TEST_F(messaging_test, ConcurrentFirstUseOfADirectRoom) {
   EXPECT_EQ(*seqs.rbegin(), static_cast<std::int64_t>(conns.size() * k_each));
 }
 
-TEST_F(messaging_test, PlainTextFrameSendsToDefaultRoom) {
+TEST_F(messaging_test, plain_text_frame_sends_to_default_room) {
   ASSERT_TRUE(start());
   ASSERT_NO_FATAL_FAILURE(open_dm());
   alice_->send_text("hello in plain text");
@@ -232,7 +232,7 @@ TEST_F(messaging_test, PlainTextFrameSendsToDefaultRoom) {
   EXPECT_EQ(str(expect_next(*bob_, "message"), "text"), "  [not json]");
 }
 
-TEST_F(messaging_test, SendWithoutCidHasNullCid) {
+TEST_F(messaging_test, send_without_cid_has_null_cid) {
   ASSERT_TRUE(start());
   ASSERT_NO_FATAL_FAILURE(open_dm());
   alice_->send({{"type", "send"}, {"text", "no cid"}});
@@ -242,7 +242,7 @@ TEST_F(messaging_test, SendWithoutCidHasNullCid) {
   EXPECT_TRUE(is_null(m, "cid")) << dump(m);
 }
 
-TEST_F(messaging_test, SendToDirectRoomWithoutJoining) {
+TEST_F(messaging_test, send_to_direct_room_without_joining) {
   ASSERT_TRUE(start());
   auto bob = connect("bob", "receiverId=alice");
   ASSERT_TRUE(bob);
@@ -258,7 +258,7 @@ TEST_F(messaging_test, SendToDirectRoomWithoutJoining) {
   assert_no_frame(*alice, "message");
 }
 
-TEST_F(messaging_test, NotesToSelf) {
+TEST_F(messaging_test, notes_to_self) {
   ASSERT_TRUE(start());
   auto a = connect("alice", "receiverId=alice");
   ASSERT_TRUE(a);
@@ -270,7 +270,7 @@ TEST_F(messaging_test, NotesToSelf) {
   assert_no_frame(*a, "message");
 }
 
-TEST_F(messaging_test, Utf8TextRoundTrips) {
+TEST_F(messaging_test, utf8_text_round_trips) {
   ASSERT_TRUE(start());
   ASSERT_NO_FATAL_FAILURE(open_dm());
   const std::string text = "h\xC3\xA9llo \xF0\x9F\x91\x8B \xE4\xB8\xAD\xE6\x96\x87";

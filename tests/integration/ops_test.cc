@@ -12,13 +12,13 @@ namespace {
 
 class ops_test : public itest {};
 
-TEST_F(ops_test, HealthzIs200) {
+TEST_F(ops_test, healthz_is200) {
   ASSERT_TRUE(start());
   auto r = client::http_request(server().http_base(), "GET", "/healthz");
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
-TEST_F(ops_test, ReadyzIs200Json) {
+TEST_F(ops_test, readyz_is200_json) {
   ASSERT_TRUE(start());
   auto r = client::http_request(server().http_base(), "GET", "/readyz");
   EXPECT_EQ(r.status, 200) << r.body;
@@ -28,7 +28,7 @@ TEST_F(ops_test, ReadyzIs200Json) {
   EXPECT_TRUE(v.is_object()) << r.body;
 }
 
-TEST_F(ops_test, MetricsExposeRequiredSeries) {
+TEST_F(ops_test, metrics_expose_required_series) {
   ASSERT_TRUE(start());
   auto a = connect("alice", "receiverId=bob");
   auto b = connect("bob", "receiverId=alice");
@@ -51,21 +51,21 @@ TEST_F(ops_test, MetricsExposeRequiredSeries) {
   EXPECT_GE(*conns, 2);
 }
 
-TEST_F(ops_test, RootServesWebPage) {
+TEST_F(ops_test, root_serves_web_page) {
   ASSERT_TRUE(start());
   auto r = client::http_request(server().http_base(), "GET", "/");
   EXPECT_EQ(r.status, 200);
   EXPECT_FALSE(r.body.empty());
 }
 
-TEST_F(ops_test, DevTokenRouteIs404WithoutDev) {
+TEST_F(ops_test, dev_token_route_is404_without_dev) {
   ASSERT_TRUE(start());
   auto r =
       client::http_request(server().http_base(), "POST", "/api/dev/token", R"({"user":"alice"})");
   EXPECT_EQ(r.status, 404) << r.body;
 }
 
-TEST_F(ops_test, DevTokenWorksWithDev) {
+TEST_F(ops_test, dev_token_works_with_dev) {
   ASSERT_TRUE(start({"--dev"}));
   auto r =
       client::http_request(server().http_base(), "POST", "/api/dev/token", R"({"user":"alice"})");
@@ -83,7 +83,7 @@ TEST_F(ops_test, DevTokenWorksWithDev) {
   EXPECT_EQ(str(expect_next(c, "hello"), "user"), "alice");
 }
 
-TEST_F(ops_test, SigkillRightAfterAcksLosesNothing) {
+TEST_F(ops_test, sigkill_right_after_acks_loses_nothing) {
   ASSERT_TRUE(start());
   auto a = connect("alice");
   ASSERT_TRUE(a);
@@ -131,7 +131,7 @@ TEST_F(ops_test, SigkillRightAfterAcksLosesNothing) {
   EXPECT_EQ(str(re, "id"), str(acks[0], "id"));
 }
 
-TEST_F(ops_test, SigkillMidStreamKeepsEveryAckedMessageAndNoGaps) {
+TEST_F(ops_test, sigkill_mid_stream_keeps_every_acked_message_and_no_gaps) {
   ASSERT_TRUE(start({"--send-rate", "10000"}));
   auto a = connect("alice");
   ASSERT_TRUE(a);
@@ -184,7 +184,7 @@ TEST_F(ops_test, SigkillMidStreamKeepsEveryAckedMessageAndNoGaps) {
   }
 }
 
-TEST_F(ops_test, SigtermDrainsWith1001AndExits0) {
+TEST_F(ops_test, sigterm_drains_with1001_and_exits0) {
   ASSERT_TRUE(start());
   auto a = connect("alice", "receiverId=bob");
   auto b = connect("bob");
@@ -195,13 +195,13 @@ TEST_F(ops_test, SigtermDrainsWith1001AndExits0) {
   EXPECT_EQ(server().wait_exit(10s), 0);
 }
 
-TEST_F(ops_test, SigtermWithoutConnectionsExits0) {
+TEST_F(ops_test, sigterm_without_connections_exits0) {
   ASSERT_TRUE(start());
   server().terminate();
   EXPECT_EQ(server().wait_exit(10s), 0);
 }
 
-TEST_F(ops_test, BadFlagExits2) {
+TEST_F(ops_test, bad_flag_exits2) {
   for (std::vector<std::string> flags : {std::vector<std::string>{"--no-such-flag"},
                                          std::vector<std::string>{"--send-rate", "not-a-number"}}) {
     SCOPED_TRACE(flags[0]);

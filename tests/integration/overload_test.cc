@@ -59,7 +59,7 @@ class overload_test : public itest {};
 // looks the cid up on the store pool. The handler used to wait for that lookup on a pool
 // thread; with every pool thread doing so, nothing was left to run the lookups, and the
 // whole node (API, /readyz, joins, SIGTERM) hung.
-TEST_F(overload_test, HttpSendsWithAnEmptyBucketAllGetTheirAnswer) {
+TEST_F(overload_test, http_sends_with_an_empty_bucket_all_get_their_answer) {
   ASSERT_TRUE(start({"--store-readers", "2"}));  // two pool threads: the smallest pool
   const std::string room = dm_room("alice", "bob");
   auto ws = connect("alice", "receiverId=bob");
@@ -230,7 +230,7 @@ class overload_pg_test : public itest {
   std::vector<int> statuses_;
 };
 
-TEST_F(overload_pg_test, FullStoreQueueIsAnsweredAtOnceAndReadinessStays) {
+TEST_F(overload_pg_test, full_store_queue_is_answered_at_once_and_readiness_stays) {
   ASSERT_TRUE(start_pg());
   auto alice = connect("alice");  // no default room: no store call
   ASSERT_TRUE(alice);
@@ -284,7 +284,7 @@ TEST_F(overload_pg_test, FullStoreQueueIsAnsweredAtOnceAndReadinessStays) {
   EXPECT_EQ(str(expect_frame(*alice, "history", 5s), "rid"), "h2");
 }
 
-TEST_F(overload_pg_test, SigtermEndsWithinItsBoundWhileStoreCallsAreStuck) {
+TEST_F(overload_pg_test, sigterm_ends_within_its_bound_while_store_calls_are_stuck) {
   ASSERT_TRUE(start_pg());
   auto alice = connect("alice");
   ASSERT_TRUE(alice);

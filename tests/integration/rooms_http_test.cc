@@ -46,7 +46,7 @@ class rooms_test : public itest {
   }
 };
 
-TEST_F(rooms_test, CreateListGet) {
+TEST_F(rooms_test, create_list_get) {
   ASSERT_TRUE(start());
   auto r = http("alice", "POST", "/api/rooms", R"({"name":"team","members":["bob","carol"]})");
   ASSERT_EQ(r.status, 201) << r.body;
@@ -86,7 +86,7 @@ TEST_F(rooms_test, CreateListGet) {
   EXPECT_EQ(members_of(ov.as_object()), (std::set<std::string>{"alice", "bob", "carol"}));
 }
 
-TEST_F(rooms_test, NonMembersGet404) {
+TEST_F(rooms_test, non_members_get404) {
   ASSERT_TRUE(start());
   std::string g = create_room("alice", "secret", {"bob"});
   ASSERT_FALSE(g.empty());
@@ -103,7 +103,7 @@ TEST_F(rooms_test, NonMembersGet404) {
   EXPECT_TRUE(arr(page, "messages").empty()) << dump(page);
 }
 
-TEST_F(rooms_test, ApiNeedsBearerToken) {
+TEST_F(rooms_test, api_needs_bearer_token) {
   ASSERT_TRUE(start());
   auto r = client::http_request(server().http_base(), "GET", "/api/rooms");
   EXPECT_EQ(r.status, 401) << r.body;
@@ -115,7 +115,7 @@ TEST_F(rooms_test, ApiNeedsBearerToken) {
   EXPECT_EQ(bad.status, 401) << bad.body;
 }
 
-TEST_F(rooms_test, CreateWithBadBodyIs400) {
+TEST_F(rooms_test, create_with_bad_body_is400) {
   ASSERT_TRUE(start());
   EXPECT_EQ(http("alice", "POST", "/api/rooms", "{not json").status, 400);
   EXPECT_EQ(http("alice", "POST", "/api/rooms", R"({"name":"x","members":"bob"})").status, 400);
@@ -123,7 +123,7 @@ TEST_F(rooms_test, CreateWithBadBodyIs400) {
             400);
 }
 
-TEST_F(rooms_test, MemberPermissions) {
+TEST_F(rooms_test, member_permissions) {
   ASSERT_TRUE(start());
   std::string g = create_room("alice", "perm", {"bob"});
   ASSERT_FALSE(g.empty());
@@ -150,7 +150,7 @@ TEST_F(rooms_test, MemberPermissions) {
   EXPECT_EQ(members_of(v.as_object()), (std::set<std::string>{"alice"}));
 }
 
-TEST_F(rooms_test, MessagesPageBackwardsAndForwards) {
+TEST_F(rooms_test, messages_page_backwards_and_forwards) {
   ASSERT_TRUE(start());
   std::string g = create_room("alice", "paging", {"bob"});
   ASSERT_FALSE(g.empty());
@@ -194,7 +194,7 @@ TEST_F(rooms_test, MessagesPageBackwardsAndForwards) {
   EXPECT_EQ(num(m, "ts"), num(acks[0], "ts"));
 }
 
-TEST_F(rooms_test, PostMessageIs201WithAckAndReachesSockets) {
+TEST_F(rooms_test, post_message_is201_with_ack_and_reaches_sockets) {
   ASSERT_TRUE(start());
   std::string g = create_room("alice", "bots", {"bob"});
   ASSERT_FALSE(g.empty());
@@ -234,7 +234,7 @@ TEST_F(rooms_test, PostMessageIs201WithAckAndReachesSockets) {
   EXPECT_EQ(http("alice", "POST", "/api/rooms/" + g + "/messages", R"({"cid":"h2"})").status, 400);
 }
 
-TEST_F(rooms_test, AddAndRemoveNotifyAndRemovedConnectionGetsLeft) {
+TEST_F(rooms_test, add_and_remove_notify_and_removed_connection_gets_left) {
   ASSERT_TRUE(start());
   std::string g = create_room("alice", "club", {"bob"});
   ASSERT_FALSE(g.empty());
@@ -289,7 +289,7 @@ TEST_F(rooms_test, AddAndRemoveNotifyAndRemovedConnectionGetsLeft) {
   EXPECT_EQ(str(expect_next(*carol_joined, "error"), "code"), "not_member");
 }
 
-TEST_F(rooms_test, PostMessageLimitsMapTo413And429) {
+TEST_F(rooms_test, post_message_limits_map_to413_and429) {
   ASSERT_TRUE(start({"--max-text-bytes", "100", "--send-rate", "1"}));
   std::string g = create_room("alice", "limits", {});
   ASSERT_FALSE(g.empty());
@@ -309,7 +309,7 @@ TEST_F(rooms_test, PostMessageLimitsMapTo413And429) {
   EXPECT_EQ(arr(page, "messages").size(), static_cast<std::size_t>(created)) << dump(page);
 }
 
-TEST_F(rooms_test, DirectRoomListedOnlyOnceItHasAMessage) {
+TEST_F(rooms_test, direct_room_listed_only_once_it_has_a_message) {
   ASSERT_TRUE(start());
   auto a = connect("alice", "receiverId=bob");
   ASSERT_TRUE(a);

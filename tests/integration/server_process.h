@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "support/child_process.h"
+
 namespace parley::itest {
 
 class server_process {
@@ -42,8 +44,8 @@ class server_process {
   // Waits for the process to exit; its status is the exit code, or 128 + signal number.
   // nullopt on timeout (the process keeps running).
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
-  bool running() const { return pid_ > 0; }
-  std::optional<int> exit_status() const { return exit_status_; }
+  bool running() const { return proc_.running(); }
+  std::optional<int> exit_status() const { return proc_.exit_status(); }
 
   int port() const { return port_; }
   std::string http_base() const;  // http://127.0.0.1:PORT
@@ -57,18 +59,14 @@ class server_process {
   void keep_dir() { keep_dir_ = true; }
 
  private:
-  bool spawn();
   bool read_port_line(std::chrono::milliseconds timeout);
-  void reap_blocking();
 
   std::vector<std::string> flags_;
   std::string secret_;
   std::string dir_;
   std::string log_path_;
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
+  testsupport::child_process proc_;
   int port_ = 0;
-  std::optional<int> exit_status_;
   std::string error_;
   bool keep_dir_ = false;
 };

@@ -37,7 +37,7 @@ std::vector<json::object> json_lines(const std::string& out) {
 
 class tools_test : public itest {};
 
-TEST_F(tools_test, TokenSendAndTail) {
+TEST_F(tools_test, token_send_and_tail) {
   ASSERT_TRUE(start({"--replay-max", "5"}));
   auto [tst, tok] = run(bin("parley") + " token --secret " + server().secret() + " --user alice");
   ASSERT_EQ(tst, 0);
@@ -79,7 +79,7 @@ TEST_F(tools_test, TokenSendAndTail) {
   }
 }
 
-TEST_F(tools_test, SendToARoomOneIsNotIn) {
+TEST_F(tools_test, send_to_a_room_one_is_not_in) {
   ASSERT_TRUE(start());
   auto room = create_room("alice", "private", {"bob"});
   ASSERT_FALSE(room.empty());

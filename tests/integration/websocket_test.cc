@@ -217,7 +217,7 @@ class websocket_test : public itest {
   }
 };
 
-TEST_F(websocket_test, HandshakeAnswers101WithTheAcceptKeyThenHello) {
+TEST_F(websocket_test, handshake_answers101_with_the_accept_key_then_hello) {
   ASSERT_TRUE(start());
   raw_ws c(server().port());
   auto head = c.handshake(target("alice"));
@@ -230,7 +230,7 @@ TEST_F(websocket_test, HandshakeAnswers101WithTheAcceptKeyThenHello) {
   EXPECT_EQ(str(hello, "user"), "alice");
 }
 
-TEST_F(websocket_test, WrongVersionIs426AndBadKeyIs400) {
+TEST_F(websocket_test, wrong_version_is426_and_bad_key_is400) {
   ASSERT_TRUE(start());
   {
     raw_ws c(server().port());
@@ -250,7 +250,7 @@ TEST_F(websocket_test, WrongVersionIs426AndBadKeyIs400) {
   }
 }
 
-TEST_F(websocket_test, FragmentedSendWithAPingBetweenFragments) {
+TEST_F(websocket_test, fragmented_send_with_a_ping_between_fragments) {
   ASSERT_TRUE(start());
   auto conn = open();
   ASSERT_TRUE(conn);
@@ -269,7 +269,7 @@ TEST_F(websocket_test, FragmentedSendWithAPingBetweenFragments) {
   EXPECT_EQ(str(msg, "text"), "in three pieces");
 }
 
-TEST_F(websocket_test, FramesSplitAcrossReadsAndSeveralInOneWrite) {
+TEST_F(websocket_test, frames_split_across_reads_and_several_in_one_write) {
   ASSERT_TRUE(start());
   auto conn = open();
   ASSERT_TRUE(conn);
@@ -284,7 +284,7 @@ TEST_F(websocket_test, FramesSplitAcrossReadsAndSeveralInOneWrite) {
   EXPECT_EQ(str(c.read_type("ack"), "cid"), "two-2");
 }
 
-TEST_F(websocket_test, ClientCloseIsEchoedThenTheStreamEnds) {
+TEST_F(websocket_test, client_close_is_echoed_then_the_stream_ends) {
   ASSERT_TRUE(start());
   auto conn = open();
   ASSERT_TRUE(conn);
@@ -295,7 +295,7 @@ TEST_F(websocket_test, ClientCloseIsEchoedThenTheStreamEnds) {
   EXPECT_TRUE(c.ended());
 }
 
-TEST_F(websocket_test, CloseWithoutACodeIsAnsweredWith1000) {
+TEST_F(websocket_test, close_without_a_code_is_answered_with1000) {
   ASSERT_TRUE(start());
   auto conn = open();
   ASSERT_TRUE(conn);
@@ -306,7 +306,7 @@ TEST_F(websocket_test, CloseWithoutACodeIsAnsweredWith1000) {
   EXPECT_TRUE(c.ended());
 }
 
-TEST_F(websocket_test, TheStreamStaysOpenWithoutAClose) {
+TEST_F(websocket_test, the_stream_stays_open_without_a_close) {
   // The check the close tests rely on: ended() is false for a live connection.
   ASSERT_TRUE(start());
   auto conn = open();
@@ -315,7 +315,7 @@ TEST_F(websocket_test, TheStreamStaysOpenWithoutAClose) {
   EXPECT_FALSE(c.ended());
 }
 
-TEST_F(websocket_test, AServerCloseWaitsForTheEchoThenEndsTheStream) {
+TEST_F(websocket_test, a_server_close_waits_for_the_echo_then_ends_the_stream) {
   ASSERT_TRUE(start());
   auto conn = open();
   ASSERT_TRUE(conn);
@@ -328,7 +328,7 @@ TEST_F(websocket_test, AServerCloseWaitsForTheEchoThenEndsTheStream) {
   EXPECT_TRUE(c.ended());
 }
 
-TEST_F(websocket_test, AnOversizedFrameCloses1009WithoutReadingIt) {
+TEST_F(websocket_test, an_oversized_frame_closes1009_without_reading_it) {
   ASSERT_TRUE(start({"--max-frame-bytes", "1000"}));
   auto conn = open();
   ASSERT_TRUE(conn);
@@ -341,7 +341,7 @@ TEST_F(websocket_test, AnOversizedFrameCloses1009WithoutReadingIt) {
   EXPECT_TRUE(c.ended()) << "no close frame can be read after it: the server ends the stream";
 }
 
-TEST_F(websocket_test, ProtocolErrorsClose1002) {
+TEST_F(websocket_test, protocol_errors_close1002) {
   ASSERT_TRUE(start());
   auto expect_1002 = [&](const std::string& bytes, const char* what) {
     auto conn = open();
@@ -364,7 +364,7 @@ TEST_F(websocket_test, ProtocolErrorsClose1002) {
   expect_1002(client_frame(8, close_payload(1005)), "a close code that may not be sent");
 }
 
-TEST_F(websocket_test, ServerPingsAndTheServerStillAnswersAfterAPong) {
+TEST_F(websocket_test, server_pings_and_the_server_still_answers_after_a_pong) {
   ASSERT_TRUE(start({"--ping-interval", "1"}));
   auto conn = open();
   ASSERT_TRUE(conn);

@@ -87,11 +87,11 @@ class outbox_store final : public pst::store {
   result<pst::page> history(const std::string&, std::optional<std::int64_t>, int) override {
     return no();
   }
-  result<pst::page> after(const std::string&, std::int64_t, int) override { return no(); }
+  result<pst::page> page_after(const std::string&, std::int64_t, int) override { return no(); }
   result<std::vector<pst::message>> range(const std::string&, std::int64_t, std::int64_t) override {
     return no();
   }
-  result<pst::join_snapshot> join(const std::string&, const std::string&,
+  result<pst::join_snapshot> snapshot_for_join(const std::string&, const std::string&,
                                   std::optional<std::int64_t>, int) override {
     return no();
   }
@@ -190,7 +190,7 @@ TEST(outbox_relay, republishes_claimed_rows_and_removes_them_once_confirmed) {
   relay.start();
   ASSERT_TRUE(eventually([&] { return b.published().size() == 3; }));
   for (const auto& r : b.published()) {
-    EXPECT_EQ(r->k, pbus::kind::message);
+    EXPECT_EQ(r->type, pbus::kind::message);
     EXPECT_EQ(r->node, "n1");
     EXPECT_EQ(r->from, "alice");
     EXPECT_EQ(r->text, "t" + std::to_string(r->seq));

@@ -23,7 +23,7 @@ void push_all(commit_queue<int>& q, std::initializer_list<int> items) {
   }
 }
 
-TEST(CommitQueue, TakesUpToMaxBatchInQueueOrder) {
+TEST(commit_queue, takes_up_to_max_batch_in_queue_order) {
   commit_queue<int> q(3, 0us);
   push_all(q, {1, 2, 3, 4, 5});
   std::vector<int> out;
@@ -33,7 +33,7 @@ TEST(CommitQueue, TakesUpToMaxBatchInQueueOrder) {
   EXPECT_EQ(out, (std::vector<int>{4, 5}));
 }
 
-TEST(CommitQueue, WithoutIntervalTheNextBatchIsTakenAtOnce) {
+TEST(commit_queue, without_interval_the_next_batch_is_taken_at_once) {
   commit_queue<int> q(8, 0us);
   std::vector<int> out;
   auto t0 = clock::now();
@@ -45,7 +45,7 @@ TEST(CommitQueue, WithoutIntervalTheNextBatchIsTakenAtOnce) {
   EXPECT_LT(clock::now() - t0, 5s);
 }
 
-TEST(CommitQueue, AppendAfterAQuietIntervalIsTakenAtOnce) {
+TEST(commit_queue, append_after_a_quiet_interval_is_taken_at_once) {
   // A lone append never waits: the previous batch was taken longer than an interval ago
   // (here: never).
   commit_queue<int> q(8, 30s);
@@ -57,7 +57,7 @@ TEST(CommitQueue, AppendAfterAQuietIntervalIsTakenAtOnce) {
   EXPECT_EQ(out, std::vector<int>{7});
 }
 
-TEST(CommitQueue, WorkWithinTheIntervalWaitsForItsEndAndIsTakenTogether) {
+TEST(commit_queue, work_within_the_interval_waits_for_its_end_and_is_taken_together) {
   constexpr auto interval = 300ms;
   commit_queue<int> q(8, interval);
   std::vector<int> out;
@@ -76,7 +76,7 @@ TEST(CommitQueue, WorkWithinTheIntervalWaitsForItsEndAndIsTakenTogether) {
   EXPECT_EQ(out, (std::vector<int>{2, 3}));
 }
 
-TEST(CommitQueue, AFullBatchEndsTheWait) {
+TEST(commit_queue, a_full_batch_ends_the_wait) {
   commit_queue<int> q(3, 60s);
   std::vector<int> out;
   push_all(q, {1});
@@ -94,7 +94,7 @@ TEST(CommitQueue, AFullBatchEndsTheWait) {
   EXPECT_EQ(out.front(), 2);
 }
 
-TEST(CommitQueue, StopEndsTheWaitHandsOverTheRestThenEnds) {
+TEST(commit_queue, stop_ends_the_wait_hands_over_the_rest_then_ends) {
   commit_queue<int> q(8, 60s);
   std::vector<int> out;
   push_all(q, {1});
@@ -116,7 +116,7 @@ TEST(CommitQueue, StopEndsTheWaitHandsOverTheRestThenEnds) {
   EXPECT_EQ(refused, 42);  // handed back untouched, for the caller to answer
 }
 
-TEST(CommitQueue, StopWakesAnIdleWriter) {
+TEST(commit_queue, stop_wakes_an_idle_writer) {
   commit_queue<int> q(8, 0us);
   auto writer = std::async(std::launch::async, [&] {
     std::vector<int> out;

@@ -802,7 +802,7 @@ TEST_F(postgres_store_test, recovers_from_terminated_connections) {
   {
     std::vector<std::thread> ts;
     for (int i = 0; i < 3; ++i)
-      ts.emplace_back([&] { EXPECT_TRUE(s->join("g:r", "alice", 0, 5)); });
+      ts.emplace_back([&] { EXPECT_TRUE(s->snapshot_for_join("g:r", "alice", 0, 5)); });
     for (auto& th : ts) th.join();
   }
   auto live = [&] {
@@ -825,7 +825,7 @@ TEST_F(postgres_store_test, recovers_from_terminated_connections) {
     auto h = s->history("g:r", std::nullopt, 10);
     ASSERT_TRUE(h) << h.error().message();
     EXPECT_EQ(h.value().messages.size(), static_cast<std::size_t>(round + 2));
-    EXPECT_TRUE(s->join("g:r", "alice", std::nullopt, 5));
+    EXPECT_TRUE(s->snapshot_for_join("g:r", "alice", std::nullopt, 5));
     EXPECT_TRUE(s->set_read("g:r", "alice", 1));
     EXPECT_TRUE(s->is_member("g:r", "alice").value());
   }

@@ -185,7 +185,7 @@ TEST_F(sqlite_store_test, upgrade_keeps_each_rooms_last_seq) {
   EXPECT_EQ(again.msg.text, "two");
   EXPECT_EQ(append("g:empty", "alice", nullptr).msg.seq, 1);
   EXPECT_EQ(append("dm:alice:bob", "alice", nullptr).msg.seq, 2);
-  auto j = st.join("g:r", "alice", 0, 10);
+  auto j = st.snapshot_for_join("g:r", "alice", 0, 10);
   ASSERT_TRUE(j) << j.error().message();
   EXPECT_EQ(j.value().last_seq, 3);
   EXPECT_EQ(j.value().replay.messages.size(), 3u);

@@ -518,12 +518,12 @@ TEST_P(store_contract, direct_room_created_on_first_append) {
   EXPECT_EQ(room.value().last_seq, 1);
   EXPECT_EQ(room.value().members, (std::vector<std::string>{"alice", "bob"}));
   for (const auto* u : {"alice", "bob"}) {
-    auto j = s_->join("dm:alice:bob", u, std::nullopt, 50);
+    auto j = s_->snapshot_for_join("dm:alice:bob", u, std::nullopt, 50);
     ASSERT_TRUE(j);
     EXPECT_EQ(j.value().read_seq, 0);
     EXPECT_EQ(j.value().last_seq, 1);
   }
-  EXPECT_EQ(s_->join("dm:alice:bob", "carol", std::nullopt, 50).error(), errc::not_found);
+  EXPECT_EQ(s_->snapshot_for_join("dm:alice:bob", "carol", std::nullopt, 50).error(), errc::not_found);
 
   // Notes to self: one member.
   ASSERT_TRUE(append("dm:alice:alice", "alice"));
@@ -591,7 +591,7 @@ TEST_P(store_contract, add_and_remove_member) {
   // A member added later starts with read_seq 0.
   fill("g:r", "alice", 3);
   ASSERT_TRUE(s_->add_member("g:r", "carol", now_ms()).value());
-  EXPECT_EQ(s_->join("g:r", "carol", 0, 10).value().read_seq, 0);
+  EXPECT_EQ(s_->snapshot_for_join("g:r", "carol", 0, 10).value().read_seq, 0);
 }
 
 TEST_P(store_contract, members_of_many_rooms) {
@@ -705,28 +705,28 @@ TEST_P(store_contract, history_paging) {
 
 TEST_P(store_contract, after_paging) {
   group("g:r", {"alice"});
-  auto empty = s_->after("g:r", 0, 5).value();
+  auto empty = s_->page_after("g:r", 0, 5).value();
   EXPECT_TRUE(empty.messages.empty());
   EXPECT_FALSE(empty.more);
-  EXPECT_EQ(s_->after("g:none", 0, 5).error(), errc::not_found);
+  EXPECT_EQ(s_->page_after("g:none", 0, 5).error(), errc::not_found);
 
   fill("g:r", "alice", 10);
-  auto p = s_->after("g:r", 0, 3).value();
+  auto p = s_->page_after("g:r", 0, 3).value();
   EXPECT_EQ(seqs(p.messages), iota(1, 3));
   EXPECT_TRUE(p.more);
-  p = s_->after("g:r", 6, 3).value();
+  p = s_->page_after("g:r", 6, 3).value();
   EXPECT_EQ(seqs(p.messages), iota(7, 9));
   EXPECT_TRUE(p.more);
-  p = s_->after("g:r", 7, 3).value();  // exact boundary
+  p = s_->page_after("g:r", 7, 3).value();  // exact boundary
   EXPECT_EQ(seqs(p.messages), iota(8, 10));
   EXPECT_FALSE(p.more);
-  p = s_->after("g:r", 10, 3).value();
+  p = s_->page_after("g:r", 10, 3).value();
   EXPECT_TRUE(p.messages.empty());
   EXPECT_FALSE(p.more);
-  p = s_->after("g:r", 100, 3).value();
+  p = s_->page_after("g:r", 100, 3).value();
   EXPECT_TRUE(p.messages.empty());
   EXPECT_FALSE(p.more);
-  p = s_->after("g:r", 0, 100).value();
+  p = s_->page_after("g:r", 0, 100).value();
   EXPECT_EQ(seqs(p.messages), iota(1, 10));
   EXPECT_FALSE(p.more);
 }
@@ -749,38 +749,38 @@ TEST_P(store_contract, range) {
 
 TEST_P(store_contract, join) {
   group("g:r", {"alice", "bob"});
-  auto j0 = s_->join("g:r", "alice", std::nullopt, 50).value();
+  auto j0 = s_->snapshot_for_join("g:r", "alice", std::nullopt, 50).value();
   EXPECT_EQ(j0.last_seq, 0);
   EXPECT_TRUE(j0.replay.messages.empty());
   EXPECT_FALSE(j0.replay.more);
-  EXPECT_EQ(s_->join("g:none", "alice", std::nullopt, 50).error(), errc::not_found);
-  EXPECT_EQ(s_->join("g:r", "carol", std::nullopt, 50).error(), errc::not_found);
+  EXPECT_EQ(s_->snapshot_for_join("g:none", "alice", std::nullopt, 50).error(), errc::not_found);
+  EXPECT_EQ(s_->snapshot_for_join("g:r", "carol", std::nullopt, 50).error(), errc::not_found);
 
   fill("g:r", "bob", 10);
   ASSERT_TRUE(s_->set_read("g:r", "alice", 4));
 
-  auto latest = s_->join("g:r", "alice", std::nullopt, 3).value();
+  auto latest = s_->snapshot_for_join("g:r", "alice", std::nullopt, 3).value();
   EXPECT_EQ(latest.last_seq, 10);
   EXPECT_EQ(latest.read_seq, 4);
   EXPECT_EQ(seqs(latest.replay.messages), iota(8, 10));
   EXPECT_TRUE(latest.replay.more);
-  auto all = s_->join("g:r", "alice", std::nullopt, 10).value();
+  auto all = s_->snapshot_for_join("g:r", "alice", std::nullopt, 10).value();
   EXPECT_EQ(seqs(all.replay.messages), iota(1, 10));
   EXPECT_FALSE(all.replay.more);
 
-  auto since = s_->join("g:r", "alice", 4, 3).value();
+  auto since = s_->snapshot_for_join("g:r", "alice", 4, 3).value();
   EXPECT_EQ(seqs(since.replay.messages), iota(5, 7));
   EXPECT_TRUE(since.replay.more);
-  since = s_->join("g:r", "alice", 7, 3).value();
+  since = s_->snapshot_for_join("g:r", "alice", 7, 3).value();
   EXPECT_EQ(seqs(since.replay.messages), iota(8, 10));
   EXPECT_FALSE(since.replay.more);
-  since = s_->join("g:r", "alice", 0, 200).value();
+  since = s_->snapshot_for_join("g:r", "alice", 0, 200).value();
   EXPECT_EQ(seqs(since.replay.messages), iota(1, 10));
   EXPECT_FALSE(since.replay.more);
-  auto caught_up = s_->join("g:r", "alice", 10, 3).value();
+  auto caught_up = s_->snapshot_for_join("g:r", "alice", 10, 3).value();
   EXPECT_TRUE(caught_up.replay.messages.empty());
   EXPECT_FALSE(caught_up.replay.more);
-  auto ahead = s_->join("g:r", "alice", 999, 3).value();  // clamped to last_seq
+  auto ahead = s_->snapshot_for_join("g:r", "alice", 999, 3).value();  // clamped to last_seq
   EXPECT_EQ(ahead.last_seq, 10);
   EXPECT_TRUE(ahead.replay.messages.empty());
   EXPECT_FALSE(ahead.replay.more);
@@ -796,13 +796,13 @@ TEST_P(store_contract, join_is_one_snapshot) {
     }
   });
   for (int i = 0; i < 200; ++i) {
-    auto j = s_->join("g:r", "alice", std::nullopt, 5);
+    auto j = s_->snapshot_for_join("g:r", "alice", std::nullopt, 5);
     ASSERT_TRUE(j);
     const auto& ms = j.value().replay.messages;
     if (!ms.empty()) {
       EXPECT_EQ(ms.back().seq, j.value().last_seq);
     }
-    auto k = s_->join("g:r", "alice", 0, 1000);
+    auto k = s_->snapshot_for_join("g:r", "alice", 0, 1000);
     ASSERT_TRUE(k);
     if (!k.value().replay.more) {
       EXPECT_EQ(static_cast<std::int64_t>(k.value().replay.messages.size()), k.value().last_seq);
@@ -821,8 +821,8 @@ TEST_P(store_contract, read_markers) {
   EXPECT_EQ(s_->set_read("g:r", "alice", -1).value(), 5);
   EXPECT_EQ(s_->set_read("g:r", "alice", 5).value(), 5);
   EXPECT_EQ(s_->set_read("g:r", "alice", 100).value(), 10) << "clamped to last_seq";
-  EXPECT_EQ(s_->join("g:r", "alice", std::nullopt, 1).value().read_seq, 10);
-  EXPECT_EQ(s_->join("g:r", "bob", std::nullopt, 1).value().read_seq, 0);
+  EXPECT_EQ(s_->snapshot_for_join("g:r", "alice", std::nullopt, 1).value().read_seq, 10);
+  EXPECT_EQ(s_->snapshot_for_join("g:r", "bob", std::nullopt, 1).value().read_seq, 0);
   EXPECT_EQ(s_->set_read("g:r", "carol", 1).error(), errc::not_found);
   EXPECT_EQ(s_->set_read("g:none", "alice", 1).error(), errc::not_found);
 
@@ -872,7 +872,7 @@ TEST_P(store_contract, reopen_continues) {
   EXPECT_TRUE(dup.value().duplicate);
   EXPECT_EQ(dup.value().msg.seq, 1);
   EXPECT_EQ(dup.value().msg.text, "one");
-  EXPECT_EQ(s_->join("g:r", "alice", std::nullopt, 50).value().read_seq, 3);
+  EXPECT_EQ(s_->snapshot_for_join("g:r", "alice", std::nullopt, 50).value().read_seq, 3);
   EXPECT_EQ(seqs(s_->history("g:r", std::nullopt, 50).value().messages), iota(1, 6));
   EXPECT_EQ(s_->members("dm:alice:bob").value(), (std::vector<std::string>{"alice", "bob"}));
   EXPECT_EQ(append("dm:alice:bob", "bob").value().msg.seq, 2);

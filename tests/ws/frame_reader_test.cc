@@ -18,7 +18,7 @@ std::string client_frame(opcode op, std::string_view payload, bool fin = true) {
 }
 
 struct seen {
-  event::kind k;
+  event::kind type;
   opcode op;
   std::string payload;
   std::uint16_t code;
@@ -30,7 +30,7 @@ std::vector<seen> read_all(frame_reader& r, std::string wire, std::size_t chunk)
   for (std::size_t at = 0; at < wire.size(); at += chunk) {
     std::string part = wire.substr(at, chunk);
     r.feed(reinterpret_cast<std::uint8_t*>(part.data()), part.size(), [&](const event& ev) {
-      out.push_back({ev.k, ev.op, std::string(ev.payload), ev.close_code});
+      out.push_back({ev.type, ev.op, std::string(ev.payload), ev.close_code});
       return true;
     });
   }
@@ -45,12 +45,12 @@ TEST(frame_reader, whole_messages_and_control_frames_in_any_split) {
     frame_reader r(1 << 16);
     auto ev = read_all(r, wire, chunk);
     ASSERT_EQ(ev.size(), 4u) << chunk;
-    EXPECT_EQ(ev[0].k, event::kind::message);
+    EXPECT_EQ(ev[0].type, event::kind::message);
     EXPECT_EQ(ev[0].payload, "hello");
-    EXPECT_EQ(ev[1].k, event::kind::ping);
+    EXPECT_EQ(ev[1].type, event::kind::ping);
     EXPECT_EQ(ev[1].payload, "p");
     EXPECT_EQ(ev[2].payload, std::string(300, 'x'));
-    EXPECT_EQ(ev[3].k, event::kind::close);
+    EXPECT_EQ(ev[3].type, event::kind::close);
   }
 }
 
@@ -61,10 +61,10 @@ TEST(frame_reader, fragments_are_joined_with_control_frames_between) {
   frame_reader r(1 << 16);
   auto ev = read_all(r, wire, 3);
   ASSERT_EQ(ev.size(), 4u);
-  EXPECT_EQ(ev[0].k, event::kind::fragment);
-  EXPECT_EQ(ev[1].k, event::kind::ping);
-  EXPECT_EQ(ev[2].k, event::kind::fragment);
-  EXPECT_EQ(ev[3].k, event::kind::message);
+  EXPECT_EQ(ev[0].type, event::kind::fragment);
+  EXPECT_EQ(ev[1].type, event::kind::ping);
+  EXPECT_EQ(ev[2].type, event::kind::fragment);
+  EXPECT_EQ(ev[3].type, event::kind::message);
   EXPECT_EQ(ev[3].op, opcode::text);
   EXPECT_EQ(ev[3].payload, "abcdef");
 }
@@ -85,7 +85,7 @@ TEST(frame_reader, protocol_errors_end_the_input_with_one_failure) {
     frame_reader r(64);
     auto ev = read_all(r, c.wire + client_frame(opcode::text, "after"), 5);
     ASSERT_FALSE(ev.empty());
-    EXPECT_EQ(ev.back().k, event::kind::failure);
+    EXPECT_EQ(ev.back().type, event::kind::failure);
     EXPECT_EQ(ev.back().code, c.code);
     EXPECT_TRUE(r.stopped());
   }

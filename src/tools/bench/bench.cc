@@ -14,7 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "tools/bench/connection.h"
+#include "tools/bench/load_client.h"
 #include "tools/bench/options.h"
 #include "tools/bench/report.h"
 #include "tools/bench/scenarios.h"
@@ -25,7 +25,7 @@ namespace parley::tools {
 namespace {
 
 using namespace bench;
-namespace net = boost::asio;
+namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 constexpr const char* k_cmd = "bench";
@@ -129,8 +129,8 @@ class launcher {
  public:
   explicit launcher(std::size_t concurrency) : concurrency_(concurrency) {}
 
-  void add(std::shared_ptr<connection> c) { conns_.push_back(std::move(c)); }
-  const std::vector<std::shared_ptr<connection>>& conns() const { return conns_; }
+  void add(std::shared_ptr<load_client> c) { conns_.push_back(std::move(c)); }
+  const std::vector<std::shared_ptr<load_client>>& conns() const { return conns_; }
 
   void start() {
     for (std::size_t i = 0; i < std::min(concurrency_, conns_.size()); ++i) launch_one();
@@ -156,7 +156,7 @@ class launcher {
   }
 
   std::size_t concurrency_;
-  std::vector<std::shared_ptr<connection>> conns_;
+  std::vector<std::shared_ptr<load_client>> conns_;
   std::atomic<std::size_t> next_{0};
   std::mutex mu_;
   std::condition_variable cv_;
@@ -216,14 +216,14 @@ int run_bench(options& o) {
   result.st = &st;
   if (o.server_pid > 0) result.rss_before_kb = vm_rss_kb(o.server_pid);
 
-  net::io_context ioc(o.threads);
-  auto work = net::make_work_guard(ioc);
+  asio::io_context ioc(o.threads);
+  auto work = asio::make_work_guard(ioc);
   std::vector<std::thread> threads;
   for (int i = 0; i < o.threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
 
   launcher launch(static_cast<std::size_t>(o.connect_concurrency));
   for (auto& cp : plan->conns) {
-    launch.add(connection::make(ioc, cp, st, [&launch](bool ok) { launch.on_setup(ok); }));
+    launch.add(load_client::make(ioc, cp, st, [&launch](bool ok) { launch.on_setup(ok); }));
   }
   progress_line progress(o.progress);
   auto setup_timeout = 10s + std::chrono::milliseconds(o.connections);  // 1 ms per connection

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/bench/connection.h"
+#include "tools/bench/load_client.h"
 #include "tools/bench/options.h"
 
 namespace parley::tools::bench {

@@ -45,12 +45,12 @@ struct send_plan {
   std::string text;
 };
 
-class connection : public std::enable_shared_from_this<connection> {
+class load_client : public std::enable_shared_from_this<load_client> {
  public:
   // `on_setup(ok)` runs once, on the strand, when the first set-up succeeded or failed.
-  static std::shared_ptr<connection> make(boost::asio::io_context& ioc, conn_plan plan, stats& st,
+  static std::shared_ptr<load_client> make(boost::asio::io_context& ioc, conn_plan plan, stats& st,
                                           std::function<void(bool)> on_setup);
-  virtual ~connection() = default;
+  virtual ~load_client() = default;
   virtual void start() = 0;
   virtual void start_sending(const send_plan& p) = 0;
   // Closes the socket; every pending operation completes. Seqs still missing are added to

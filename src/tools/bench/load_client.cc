@@ -1,4 +1,4 @@
-#include "tools/bench/connection.h"
+#include "tools/bench/load_client.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -19,14 +19,14 @@
 namespace parley::tools::bench {
 namespace {
 
-namespace net = boost::asio;
+namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
 namespace ws = parley::ws;
-using tcp = net::ip::tcp;
+using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
-using strand_type = net::strand<net::io_context::executor_type>;
+using strand_type = asio::strand<asio::io_context::executor_type>;
 
 constexpr auto k_setup_timeout = std::chrono::seconds(10);
 // Frames queued locally beyond this are dropped (and counted): the server stopped reading.
@@ -69,18 +69,6 @@ struct link {
   std::unique_ptr<http::response_parser<http::string_body>> response;
 };
 
-std::string_view str_field(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
-}
-
-std::optional<std::int64_t> int_field(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  if (v && v->is_int64()) return v->get_int64();
-  if (v && v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
-  return std::nullopt;
-}
-
 // The scheduled time of a bench cid "<t_us>.<k>"; nullopt for any other string.
 std::optional<std::int64_t> cid_time(std::string_view cid) {
   auto dot = cid.find('.');
@@ -91,11 +79,11 @@ std::optional<std::int64_t> cid_time(std::string_view cid) {
   return t;
 }
 
-class connection_impl final : public connection {
+class load_client_impl final : public load_client {
  public:
-  connection_impl(net::io_context& ioc, conn_plan plan, stats& st,
+  load_client_impl(asio::io_context& ioc, conn_plan plan, stats& st,
                   std::function<void(bool)> on_setup)
-      : strand_(net::make_strand(ioc)),
+      : strand_(asio::make_strand(ioc)),
         timer_(strand_),
         deadline_(strand_),
         plan_(std::move(plan)),
@@ -115,11 +103,11 @@ class connection_impl final : public connection {
   }
 
   void start() override {
-    net::post(strand_, [self = shared()] { self->do_connect(); });
+    asio::post(strand_, [self = shared()] { self->do_connect(); });
   }
 
   void start_sending(const send_plan& p) override {
-    net::post(strand_, [self = shared(), p] {
+    asio::post(strand_, [self = shared(), p] {
       self->send_ = p;
       self->sending_ = true;
       if (p.closed_loop) {
@@ -131,7 +119,7 @@ class connection_impl final : public connection {
   }
 
   void shutdown() override {
-    net::post(strand_, [self = shared()] {
+    asio::post(strand_, [self = shared()] {
       self->stopping_ = true;
       self->timer_.cancel();
       self->deadline_.cancel();
@@ -143,8 +131,8 @@ class connection_impl final : public connection {
  private:
   enum class state { connecting, wait_hello, wait_joined, ready, closing };
 
-  std::shared_ptr<connection_impl> shared() {
-    return std::static_pointer_cast<connection_impl>(shared_from_this());
+  std::shared_ptr<load_client_impl> shared() {
+    return std::static_pointer_cast<load_client_impl>(shared_from_this());
   }
 
   static void close_link(link& l) {
@@ -173,7 +161,7 @@ class connection_impl final : public connection {
       // Defer the port choice to connect(), so ports are unique per 4-tuple, not per address.
       int one = 1;
       ::setsockopt(sock.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-      sock.bind(tcp::endpoint(net::ip::make_address_v4(plan_.source_addr), 0), ec);
+      sock.bind(tcp::endpoint(asio::ip::make_address_v4(plan_.source_addr), 0), ec);
       if (ec) return setup_failed("bind: " + ec.message());
     }
     // Set-up (connect, upgrade, hello, joined) must finish within k_setup_timeout.
@@ -186,7 +174,7 @@ class connection_impl final : public connection {
       close_link(*l);
       self->do_connect();
     });
-    tcp::endpoint ep(net::ip::make_address_v4(plan_.target.host), plan_.target.port);
+    tcp::endpoint ep(asio::ip::make_address_v4(plan_.target.host), plan_.target.port);
     sock.async_connect(ep, [self = shared(), l = link_](error_code ec) {
       if (l != self->link_) return;
       self->on_connect(ec);
@@ -202,7 +190,7 @@ class connection_impl final : public connection {
         "GET " + target_ + " HTTP/1.1\r\nHost: " + host_ +
         "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + link_->key +
         "\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    net::async_write(link_->sock, net::buffer(link_->request),
+    asio::async_write(link_->sock, asio::buffer(link_->request),
                      [self = shared(), l = link_](error_code ec, std::size_t) {
                        if (l != self->link_) return;
                        self->on_request_written(ec);
@@ -383,7 +371,7 @@ class connection_impl final : public connection {
     l->writing_frames = l->out_frames;
     l->out_frames = 0;
     l->write_busy = true;
-    net::async_write(l->sock, net::buffer(l->writing),
+    asio::async_write(l->sock, asio::buffer(l->writing),
                      [self = shared(), l](error_code ec, std::size_t) {
                        l->write_busy = false;
                        l->writing.clear();
@@ -411,7 +399,7 @@ class connection_impl final : public connection {
       return;
     }
     const auto& o = v.get_object();
-    auto type = str_field(o, "type");
+    auto type = string_field(o, "type");
     if (type == "message") {
       on_message(o);
     } else if (type == "ack") {
@@ -421,14 +409,14 @@ class connection_impl final : public connection {
       if (plan_.room.empty()) return on_ready();
       state_ = state::wait_joined;
     } else if (type == "joined") {
-      if (state_ != state::wait_joined || str_field(o, "room") != plan_.room) return;
+      if (state_ != state::wait_joined || string_field(o, "room") != plan_.room) return;
       checker_.start(int_field(o, "last_seq").value_or(0));
       on_ready();
     } else if (type == "error") {
-      auto code = str_field(o, "code");
+      auto code = string_field(o, "code");
       st_.add_error(code.empty() ? std::string("error") : std::string(code));
       if (state_ != state::ready) return setup_failed("error frame during set-up");
-      if (send_.closed_loop && cid_time(str_field(o, "ref"))) {
+      if (send_.closed_loop && cid_time(string_field(o, "ref"))) {
         --in_flight_;
         fill_window();
       }
@@ -482,7 +470,7 @@ class connection_impl final : public connection {
   void on_ack(const json::object& o) {
     std::int64_t t = now_us();
     st_.acked_total.fetch_add(1, std::memory_order_relaxed);
-    auto sched = cid_time(str_field(o, "cid"));
+    auto sched = cid_time(string_field(o, "cid"));
     if (st_.measuring(t)) {
       st_.acked_sends.fetch_add(1, std::memory_order_relaxed);
       if (sched)
@@ -497,7 +485,7 @@ class connection_impl final : public connection {
   void on_message(const json::object& o) {
     std::int64_t t = now_us();
     st_.deliveries_total.fetch_add(1, std::memory_order_relaxed);
-    switch (checker_.on_message(str_field(o, "room"), int_field(o, "seq").value_or(0))) {
+    switch (checker_.on_message(string_field(o, "room"), int_field(o, "seq").value_or(0))) {
       case seq_checker::verdict::in_order:
       case seq_checker::verdict::gap:
         break;
@@ -511,7 +499,7 @@ class connection_impl final : public connection {
         st_.foreign_room.fetch_add(1, std::memory_order_relaxed);
         return;
     }
-    auto sched = cid_time(str_field(o, "cid"));
+    auto sched = cid_time(string_field(o, "cid"));
     if (sched && st_.measuring(*sched)) {
       st_.offered_delivered.fetch_add(1, std::memory_order_relaxed);
     }
@@ -575,8 +563,8 @@ class connection_impl final : public connection {
   }
 
   strand_type strand_;
-  net::steady_timer timer_;
-  net::steady_timer deadline_;
+  asio::steady_timer timer_;
+  asio::steady_timer deadline_;
   conn_plan plan_;
   stats& st_;
   std::function<void(bool)> on_setup_;
@@ -602,9 +590,9 @@ class connection_impl final : public connection {
 
 }  // namespace
 
-std::shared_ptr<connection> connection::make(net::io_context& ioc, conn_plan plan, stats& st,
+std::shared_ptr<load_client> load_client::make(asio::io_context& ioc, conn_plan plan, stats& st,
                                              std::function<void(bool)> on_setup) {
-  return std::make_shared<connection_impl>(ioc, std::move(plan), st, std::move(on_setup));
+  return std::make_shared<load_client_impl>(ioc, std::move(plan), st, std::move(on_setup));
 }
 
 }  // namespace parley::tools::bench
