@@ -341,8 +341,14 @@ void connection::on_record(const bus::record_ptr& r, const frame_ptr& frame, del
 
 std::optional<std::string> connection::own_cid(const std::string& sender,
                                                const std::optional<std::string>& cid) const {
-  if (unacked_.empty() || !cid || sender != user_) return std::nullopt;
+  // Kept for every own message with a cid, not only while a send is waiting: a message
+  // buffered now may be held later, when the same cid is sent again before it drains.
+  if (!cid || sender != user_) return std::nullopt;
   return cid;
+}
+
+bool connection::held(const std::string& sender, const std::optional<std::string>& cid) const {
+  return !unacked_.empty() && cid && sender == user_ && unacked_.count(*cid) != 0;
 }
 
 bool connection::held(const waiting& w) const {
@@ -364,26 +370,20 @@ void connection::send_answered(const std::optional<std::string>& cid) {
 
 void connection::deliver_message(const bus::record& r, subscription& s, const frame_ptr& frame) {
   auto seq = r.seq;
-  if (s.st == subscription::state::replaying) {
-    s.pending.emplace(seq, waiting{frame, own_cid(r.from, r.cid)});
-    return;
-  }
+  auto park = [&] { s.pending.emplace(seq, waiting{frame, own_cid(r.from, r.cid)}); };
+  if (s.st == subscription::state::replaying) return park();
   if (seq <= s.last) {
     global_metrics().duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  waiting w{frame, own_cid(r.from, r.cid)};
   if (seq == s.last + 1) {
-    if (held(w)) {  // released by send_answered()
-      s.pending.emplace(seq, std::move(w));
-      return;
-    }
+    if (held(r.from, r.cid)) return park();  // released by send_answered()
     if (auto out = out_.lock()) out->emit(frame, true);
     s.last = seq;
     drain_pending(s);
     return;
   }
-  s.pending.emplace(seq, std::move(w));
+  park();
   if (s.pending.size() > k_max_pending) return fill_gap(r.room);
   arm_gap_timer(r.room, s);
 }

@@ -109,9 +109,12 @@ class connection : public std::enable_shared_from_this<connection> {
   void deliver_message(const bus::record& r, subscription& s, const frame_ptr& frame);
   void drain_pending(subscription& s);
   // The cid by which the ack-first rule may hold a message (see unacked_): its cid when
-  // `sender` is this connection's user and a send of this connection is waiting.
+  // `sender` is this connection's user.
   std::optional<std::string> own_cid(const std::string& sender,
                                      const std::optional<std::string>& cid) const;
+  // Whether the ack-first rule holds the message now: a send of this connection with its
+  // cid is waiting for its answer.
+  bool held(const std::string& sender, const std::optional<std::string>& cid) const;
   bool held(const waiting& w) const;
   void send_answered(const std::optional<std::string>& cid);
   void arm_gap_timer(const std::string& room, subscription& s);

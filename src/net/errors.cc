@@ -1,7 +1,6 @@
 #include "net/errors.h"
 
 #include "auth/jwt.h"
-#include "bus/bus.h"
 #include "chat/errors.h"
 #include "ws/codec.h"
 
@@ -106,9 +105,8 @@ wire_error to_wire(std::error_code ec, context where) {
     return chat_wire(
         ec == auth::errc::expired ? chat::errc::token_expired : chat::errc::unauthorized, where);
   }
-  // The bus never fails a client's request today (a lost publish is the outbox's to
-  // repair); should one of its errors reach a client, it is a retryable `unavailable`.
-  if (ec.category() == bus::errc_category()) return {"unavailable", 503};
+  // bus::errc and anything else: `internal`. The bus never fails a client's request (a lost
+  // publish is the outbox relay's to repair).
   return k_internal;
 }
 

@@ -11,12 +11,18 @@ frame_reader::cursor frame_reader::begin(std::uint8_t* data, std::size_t n) {
 void frame_reader::stop() noexcept {
   stopped_ = true;
   in_message_ = false;
+  if (!feeding_) release();
+}
+
+void frame_reader::release() noexcept {
   std::string().swap(partial_);
   std::string().swap(message_);
 }
 
+// The failure event carries no payload: the buffers can go at once.
 bool frame_reader::fail(event& ev, std::uint16_t code, std::string_view reason) {
   stop();
+  release();
   ev = event{event::kind::failure, opcode::text, {}, code, reason};
   return true;
 }

@@ -48,12 +48,18 @@ class frame_reader {
     if (stopped_) return;
     cursor c = begin(data, n);
     event ev;
-    while (next(c, ev))
-      if (!on(ev)) return;
-    if (!stopped_) keep_rest(c);
+    feeding_ = true;
+    bool more = true;
+    while (more && next(c, ev)) more = on(ev);
+    feeding_ = false;
+    if (stopped_)
+      release();
+    else if (more)
+      keep_rest(c);
   }
 
-  // Takes no more input (e.g. the peer's close frame arrived) and releases the buffers.
+  // Takes no more input (e.g. the peer's close frame arrived). Safe inside `on`: the event's
+  // payload stays valid until `on` returns; the buffers are released when feed() returns.
   void stop() noexcept;
   bool stopped() const noexcept { return stopped_; }
 
@@ -68,6 +74,7 @@ class frame_reader {
   bool next(cursor& c, event& ev);
   bool fail(event& ev, std::uint16_t code, std::string_view reason);
   void keep_rest(const cursor& c);
+  void release() noexcept;
 
   std::size_t max_;
   std::string partial_;  // an incomplete frame's bytes
@@ -76,6 +83,7 @@ class frame_reader {
   bool in_message_ = false;
   bool release_message_ = false;  // message_ was handed out whole: free it on the next call
   bool stopped_ = false;
+  bool feeding_ = false;  // inside feed(): stop() leaves the buffers to it
 };
 
 }  // namespace parley::ws

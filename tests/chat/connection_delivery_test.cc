@@ -200,7 +200,7 @@ TEST(connection_delivery, join_seam_under_concurrent_sends_has_no_gap_no_repeat)
   }));
   settle(e, a);
 
-  // Every epoch (a `joined` frame up to the next one) is history seqs 1..type followed by live
+  // Every epoch (a `joined` frame up to the next one) is history seqs 1..k followed by live
   // seqs k+1..m: contiguous from 1, no repeats. Live seqs never repeat across epochs.
   auto fs = a.rec->frames();
   auto os = parse_all(fs);
@@ -503,6 +503,49 @@ TEST(connection_delivery, repeated_sends_original_copy_waits_for_its_ack) {
     EXPECT_LT(*ack_at, *copy_at) << "own copy before the ack of its repeat (round " << round << ")";
     EXPECT_EQ(live_seqs(a.rec->frames(), R), iota_seqs(1, 3));
   }
+}
+
+TEST(connection_delivery, own_copy_buffered_before_its_repeat_still_waits_for_the_ack) {
+  // The own copy arrives (out of order, so buffered) before the client sends its cid again;
+  // when the gap closes the copy must still wait for the repeat's ack. The repeat is
+  // answered from the store pool (the send bucket is empty), which is gated until the gap
+  // has closed, so the ack comes last unless the copy is held.
+  auto opts = env::default_options();
+  opts.gap_wait_ms = 5000;  // no gap fill: the gap closes by the record below
+  opts.blocking_threads = 1;
+  opts.send_rate = 1;  // a bucket of 2, emptied below
+  env e(opts);
+  auto a = e.connect("alice", "s1");
+  e.join(a, R);
+  auto first = e.append(R, "bob", "first");                         // seq 1
+  auto own = e.append(R, "alice", "mine", std::string("c-early"));  // seq 2
+  e.dispatch(own);                                                  // buffered: seq 1 is missing
+  e.on_strand(a, [] {});
+  while (e.svc().limits().try_take("alice", rate_limiter::bucket::send)) {
+  }
+  std::promise<void> pool_gate;
+  e.svc().blocking(
+      [g = pool_gate.get_future().share()]() -> result<void> {
+        g.wait();
+        return success();
+      },
+      [](result<void>) {});
+  e.text(a, R"({"type":"send","room":")" + R + R"(","text":"mine","cid":"c-early"})");
+  e.dispatch(first);  // closes the gap while the repeat waits for the pool
+  e.on_strand(a, [] {});
+  pool_gate.set_value();
+  ASSERT_TRUE(has_live(*a.rec, R, 2));
+  settle(e, a);
+  auto os = parse_all(a.rec->frames());
+  std::optional<std::size_t> ack_at, copy_at;
+  for (std::size_t i = 0; i < os.size(); ++i) {
+    if (type_of(os[i]) == "ack") ack_at = i;
+    if (type_of(os[i]) == "message" && os[i].at("seq").as_int64() == own.seq) copy_at = i;
+  }
+  ASSERT_TRUE(ack_at && copy_at);
+  EXPECT_EQ(os[*ack_at].at("seq").as_int64(), own.seq);
+  EXPECT_LT(*ack_at, *copy_at) << "own copy before the ack of its repeat";
+  EXPECT_EQ(live_seqs(a.rec->frames(), R), iota_seqs(1, 2));
 }
 
 TEST(connection_delivery, plain_text_goes_to_default_room_with_null_cid) {
