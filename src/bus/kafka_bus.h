@@ -1,5 +1,7 @@
 #pragma once
-// kafka_bus: the cluster bus on Apache Kafka (librdkafka), architecture.md "Kafka specifics".
+// kafka_bus: the cluster bus on Apache Kafka (librdkafka), docs/architecture.md "Kafka
+// specifics". Built of kafka_link, kafka_admin, kafka_producer and kafka_consumer (one file
+// each, by role).
 //
 // publish() hands the record to the subscriber synchronously on the calling thread (local
 // delivery never waits for Kafka), then produces it, keyed by room, to the topic and
