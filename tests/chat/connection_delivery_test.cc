@@ -472,6 +472,19 @@ TEST(connection_delivery, ack_precedes_own_message_copy) {
 // answering, repeated on another node; the original's copy reaches the new connection
 // (live record from the outbox relay, or a gap fill) while the repeat is still on its way
 // to the store. The copy waits for the repeat's ack, and so does what follows it.
+// The last ack `a` got is for `seq`, and it came before the live copy of message `seq`.
+void expect_ack_before_copy(const client& a, std::int64_t seq, const std::string& what) {
+  auto os = parse_all(a.rec->frames());
+  std::optional<std::size_t> ack_at, copy_at;
+  for (std::size_t i = 0; i < os.size(); ++i) {
+    if (type_of(os[i]) == "ack") ack_at = i;
+    if (type_of(os[i]) == "message" && os[i].at("seq").as_int64() == seq) copy_at = i;
+  }
+  ASSERT_TRUE(ack_at && copy_at) << what;
+  EXPECT_EQ(os[*ack_at].at("seq").as_int64(), seq) << what;
+  EXPECT_LT(*ack_at, *copy_at) << "own copy before the ack of its repeat (" << what << ")";
+}
+
 TEST(connection_delivery, repeated_sends_original_copy_waits_for_its_ack) {
   for (int round = 0; round < 5; ++round) {
     env e;
@@ -492,15 +505,7 @@ TEST(connection_delivery, repeated_sends_original_copy_waits_for_its_ack) {
     });
     ASSERT_TRUE(has_live(*a.rec, R, 3));
     settle(e, a);
-    auto os = parse_all(a.rec->frames());
-    std::optional<std::size_t> ack_at, copy_at;
-    for (std::size_t i = 0; i < os.size(); ++i) {
-      if (type_of(os[i]) == "ack") ack_at = i;
-      if (type_of(os[i]) == "message" && os[i].at("seq").as_int64() == original.seq) copy_at = i;
-    }
-    ASSERT_TRUE(ack_at && copy_at);
-    EXPECT_EQ(os[*ack_at].at("seq").as_int64(), original.seq);
-    EXPECT_LT(*ack_at, *copy_at) << "own copy before the ack of its repeat (round " << round << ")";
+    expect_ack_before_copy(a, original.seq, "round " + std::to_string(round));
     EXPECT_EQ(live_seqs(a.rec->frames(), R), iota_seqs(1, 3));
   }
 }
@@ -536,15 +541,7 @@ TEST(connection_delivery, own_copy_buffered_before_its_repeat_still_waits_for_th
   pool_gate.set_value();
   ASSERT_TRUE(has_live(*a.rec, R, 2));
   settle(e, a);
-  auto os = parse_all(a.rec->frames());
-  std::optional<std::size_t> ack_at, copy_at;
-  for (std::size_t i = 0; i < os.size(); ++i) {
-    if (type_of(os[i]) == "ack") ack_at = i;
-    if (type_of(os[i]) == "message" && os[i].at("seq").as_int64() == own.seq) copy_at = i;
-  }
-  ASSERT_TRUE(ack_at && copy_at);
-  EXPECT_EQ(os[*ack_at].at("seq").as_int64(), own.seq);
-  EXPECT_LT(*ack_at, *copy_at) << "own copy before the ack of its repeat";
+  expect_ack_before_copy(a, own.seq, "buffered before its repeat");
   EXPECT_EQ(live_seqs(a.rec->frames(), R), iota_seqs(1, 2));
 }
 
