@@ -24,6 +24,17 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
+// Queues a task that holds the store pool until `gate` is set (the pool is FIFO: the store
+// work queued after it waits too).
+void gate_pool(env& e, std::promise<void>& gate) {
+  e.svc().blocking(
+      [g = gate.get_future().share()]() -> result<void> {
+        g.wait();
+        return success();
+      },
+      [](result<void>) {});
+}
+
 // ---- (a) out of order and duplicated records ---------------------------------------------
 
 TEST(connection_delivery, out_of_order_and_duplicate_records_delivered_once_in_order) {
@@ -248,12 +259,7 @@ TEST(connection_delivery, records_buffered_during_join_are_replayed_without_repe
   for (int i = 1; i <= 4; ++i) ms.push_back(e.append(R, "bob", "m" + std::to_string(i)));
   // Gate the blocking pool: the join's snapshot read waits behind it.
   std::promise<void> pool_gate;
-  e.svc().blocking(
-      [g = pool_gate.get_future().share()]() -> result<void> {
-        g.wait();
-        return success();
-      },
-      [](result<void>) {});
+  gate_pool(e, pool_gate);
   e.text(a, R"({"type":"join","room":")" + R + R"(","since":1})");
   // Hold the only io thread, so everything below queues on the strand in a known order.
   std::promise<void> io_gate, holding;
@@ -529,12 +535,7 @@ TEST(connection_delivery, own_copy_buffered_before_its_repeat_still_waits_for_th
   while (e.svc().limits().try_take("alice", rate_limiter::bucket::send)) {
   }
   std::promise<void> pool_gate;
-  e.svc().blocking(
-      [g = pool_gate.get_future().share()]() -> result<void> {
-        g.wait();
-        return success();
-      },
-      [](result<void>) {});
+  gate_pool(e, pool_gate);
   e.text(a, R"({"type":"send","room":")" + R + R"(","text":"mine","cid":"c-early"})");
   e.dispatch(first);  // closes the gap while the repeat waits for the pool
   e.on_strand(a, [] {});
