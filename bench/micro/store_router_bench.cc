@@ -169,7 +169,7 @@ void BM_router_fanout(benchmark::State& state) {
     r->from = members[0];
     r->text = "hello there, this is a 64 byte message of the bench ok";
     r->ts = now_ms();
-    svc.routes().dispatch(r);
+    svc.router().dispatch(r);
     std::unique_lock lock(counter.mu);
     counter.cv.wait(lock, [&] { return counter.delivered == seq * receivers; });
   }

@@ -75,7 +75,7 @@ void connection::blocking(Work work, Then then) {
 }
 
 void connection::start(std::optional<std::string> default_room) {
-  svc_.routes().add_connection(shared_from_this());
+  svc_.router().add_connection(shared_from_this());
   arm_expiry();
   default_room_ = std::move(default_room);
   if (default_room_) do_join(*default_room_, std::nullopt, std::nullopt);
@@ -84,7 +84,7 @@ void connection::start(std::optional<std::string> default_room) {
 void connection::stop() {
   if (stopped_) return;
   stopped_ = true;
-  svc_.routes().remove_connection(this);
+  svc_.router().remove_connection(this);
   expiry_timer_.cancel();
   for (auto& [room, s] : subs_)
     if (s.gap_timer) s.gap_timer->cancel();
@@ -128,7 +128,8 @@ void connection::on_text(std::string_view text) {
   }
   auto& f = *parsed.frame;
   // Sends have their own bucket (taken in service::send, refunded for repeats).
-  if (f.type != frame_type::send && !svc_.limits().try_take(user_, rate_limiter::bucket::other))
+  if (f.type != frame_type::send &&
+      !svc_.rate_limiter().try_take(user_, rate_limiter::bucket::other))
     return error(errc::rate_limited, "too many frames", ref_of(f), f.rid);
   handle(std::move(f));
 }
@@ -197,7 +198,7 @@ void connection::do_join(std::string room, std::optional<std::int64_t> since,
   s.gap_fill_in_flight = false;
   if (s.gap_timer) s.gap_timer->cancel();
   s.gap_armed = false;
-  svc_.routes().subscribe(room, shared_from_this());
+  svc_.router().subscribe(room, shared_from_this());
   auto generation = s.generation;
   int limit = since ? svc_.options().replay_max : 50;
   blocking([&svc = svc_, room, user = user_, since,
@@ -242,7 +243,7 @@ void connection::finish_join(const std::string& room, std::uint64_t generation,
 
 void connection::drop_subscription(subscriptions::iterator it) {
   if (it->second.gap_timer) it->second.gap_timer->cancel();
-  svc_.routes().unsubscribe(it->first, this);
+  svc_.router().unsubscribe(it->first, this);
   subs_.erase(it);
 }
 

@@ -17,7 +17,7 @@ service::service(store::store& st, bus::bus& b, std::shared_ptr<const auth::veri
       bus_(b),
       verifier_(std::move(verifier)),
       opts_(std::move(opts)),
-      limits_(opts_.send_rate, opts_.frame_rate),
+      rate_limiter_(opts_.send_rate, opts_.frame_rate),
       router_(members_),
       pool_(static_cast<std::size_t>(std::max(1, opts_.blocking_threads)), opts_.store_queue,
             "store-pool", &global_metrics().store_queue, &global_metrics().store_busy),
@@ -168,7 +168,7 @@ void service::send(send_request req, std::function<void(result<sent>)> done) {
   check_member(
       room, user, [this, req = std::move(req), done = std::move(done)](result<void> m) mutable {
         if (!m) return done(m.error());
-        bool took = limits_.try_take(req.user, rate_limiter::bucket::send);
+        bool took = rate_limiter_.try_take(req.user, rate_limiter::bucket::send);
         if (!took) {
           if (!req.cid) return done(errc::rate_limited);
           // A repeat of a stored cid is answered with its original ack even when the bucket
@@ -193,7 +193,7 @@ void service::send(send_request req, std::function<void(result<sent>)> done) {
           if (!r) return done(r.error());
           if (r.value().duplicate) {
             // A repeat of a stored cid does not count against the rate limit.
-            limits_.refund(user, rate_limiter::bucket::send);
+            rate_limiter_.refund(user, rate_limiter::bucket::send);
             return done(std::move(r));
           }
           auto rec = std::make_shared<const bus::record>(

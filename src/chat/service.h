@@ -66,8 +66,8 @@ class service {
   const service_options& options() const { return opts_; }
   // Names this node in hello frames and bus records. Call before serving.
   void set_node_id(std::string id) { opts_.node_id = std::move(id); }
-  router& routes() { return router_; }
-  rate_limiter& limits() { return limits_; }
+  chat::router& router() { return router_; }
+  chat::rate_limiter& rate_limiter() { return rate_limiter_; }
   const auth::verifier& verifier() const { return *verifier_; }
 
   // Runs `done(work())` on the store pool, or `done(errc::overloaded)` at once (on the
@@ -148,8 +148,8 @@ class service {
   std::shared_ptr<const auth::verifier> verifier_;
   service_options opts_;
   membership_cache members_;
-  rate_limiter limits_;
-  router router_;
+  chat::rate_limiter rate_limiter_;
+  chat::router router_;
   work_pool pool_;
   work_pool health_;  // one thread: the store's ping, and nothing else
   std::mutex probe_mu_;

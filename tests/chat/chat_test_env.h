@@ -99,7 +99,7 @@ class env {
   store::message append(const std::string& room, const std::string& from, const std::string& text,
                         std::optional<std::string> cid = {});
   static bus::record_ptr record_of(const store::message& m);
-  void dispatch(const store::message& m) { svc_->routes().dispatch(record_of(m)); }
+  void dispatch(const store::message& m) { svc_->router().dispatch(record_of(m)); }
 
  private:
   std::string dir_;

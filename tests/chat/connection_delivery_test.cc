@@ -532,7 +532,7 @@ TEST(connection_delivery, own_copy_buffered_before_its_repeat_still_waits_for_th
   auto own = e.append(R, "alice", "mine", std::string("c-early"));  // seq 2
   e.dispatch(own);                                                  // buffered: seq 1 is missing
   e.on_strand(a, [] {});
-  while (e.svc().limits().try_take("alice", rate_limiter::bucket::send)) {
+  while (e.svc().rate_limiter().try_take("alice", rate_limiter::bucket::send)) {
   }
   std::promise<void> pool_gate;
   gate_pool(e, pool_gate);

@@ -253,7 +253,7 @@ TEST(connection_frames, stopped_connection_ignores_everything) {
   std::this_thread::sleep_for(30ms);
   settle(e, a);
   EXPECT_EQ(a.rec->frames().size(), before);
-  EXPECT_EQ(e.svc().routes().connection_count(), 0u);
+  EXPECT_EQ(e.svc().router().connection_count(), 0u);
 }
 
 }  // namespace
