@@ -1,8 +1,8 @@
 // End-to-end test of the web chat page (web/) against a real parleyd, driven in the system
 // Chromium through playwright-core (no browser download).
 //
-//   PARLEY_BIN_DIR    where parleyd is            (default /work/main/build/bin)
-//   PARLEY_ARTIFACTS  screenshots and server log  (default /work/main/build/artifacts)
+//   PARLEY_BIN_DIR    where parleyd is            (default build/bin of this checkout)
+//   PARLEY_ARTIFACTS  screenshots and server log  (default build/artifacts of this checkout)
 //   PARLEY_CHROMIUM   the browser executable      (default /usr/bin/chromium)
 //
 // DEBUG_WAIT=1 logs how long each UI expectation took to come true.
@@ -16,10 +16,12 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-const BIN_DIR = process.env.PARLEY_BIN_DIR || '/work/main/build/bin';
-const ARTIFACTS = process.env.PARLEY_ARTIFACTS || '/work/main/build/artifacts';
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN_DIR = process.env.PARLEY_BIN_DIR || path.join(REPO, 'build/bin');
+const ARTIFACTS = process.env.PARLEY_ARTIFACTS || path.join(REPO, 'build/artifacts');
 const CHROMIUM = process.env.PARLEY_CHROMIUM || '/usr/bin/chromium';
 const PARLEYD = path.join(BIN_DIR, 'parleyd');
 const STEP_TIMEOUT = 45_000;
